@@ -1,0 +1,1 @@
+"""Wirewatch stages: clean, dedup, tag, alert, plus ingest, sinks and the command line."""

@@ -1,0 +1,1 @@
+"""Ingest: files, folders and feeds into the raw topic."""

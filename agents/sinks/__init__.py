@@ -1,0 +1,1 @@
+"""Sinks that deliver alerts and show the live feed."""

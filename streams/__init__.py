@@ -1,0 +1,1 @@
+"""Wirewatch contracts: settings, records, topics, serialisation and metrics shared by every stage."""

@@ -1,0 +1,38 @@
+"""The Faust app factory: one app per stage (its own consumer group), configured from Settings."""
+from __future__ import annotations
+
+import faust
+from faust.web import Request, Response, View
+
+from streams.metrics import exposition
+from streams.settings import Settings
+
+
+def create_app(settings: Settings, stage: str) -> faust.App:
+    """A Faust app for `stage`, with the broker work-arounds from the settings and a `/metrics` page."""
+    app = faust.App(
+        f"{settings.topic_prefix}-{stage}",
+        broker=settings.broker,
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        producer_max_batch_size=settings.producer_max_batch_bytes,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        consumer_auto_offset_reset="earliest",
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_enabled=True,
+        datadir=str(settings.data_dir / "faust" / stage),
+        table_cleanup_interval=60.0,
+    )
+
+    @app.page("/metrics")
+    class Metrics(View):
+        """Prometheus scrape endpoint for this worker."""
+
+        async def get(self, request: Request) -> Response:
+            body, content_type = exposition()
+            return self.bytes(body, content_type=content_type.split(";")[0])
+
+    return app

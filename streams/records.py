@@ -1,0 +1,135 @@
+"""The schema of every topic: one Faust record per topic, each with a `schema_version`."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import faust
+
+from streams import codecs  # noqa: F401  (registers the "orjson" codec records name below)
+
+VERDICT_KINDS = ("new", "duplicate", "update", "same_story")
+TRIGGERS = ("new_story", "new_development")
+
+
+class RawArticle(faust.Record, serializer="orjson", namespace="wirewatch.raw"):
+    """An article as it entered, field names normalised from the feed's (see `streams.raw`); nothing parsed yet."""
+
+    schema_version: int = 1
+    id: str | None = None           # the producer's id, if it had one
+    title: str | None = None
+    text: str | None = None         # plain or wire text
+    html: str | None = None         # a whole page or a fragment
+    published: str | None = None    # as given; the clean stage parses it
+    source: str | None = None       # outlet or wire, e.g. "Bloomberg"
+    url: str | None = None
+    language: str | None = None
+    origin: str | None = None       # file path or feed the article was read from
+    ingested_at: float = 0.0        # unix seconds when ingest sent it: start of end-to-end latency
+
+
+class CleanArticle(faust.Record, serializer="orjson", namespace="wirewatch.clean", isodates=True):
+    """An article after cleaning: the text a reader would see, plus what we learned about it."""
+
+    id: str                         # producer's id, else hash of source + normalised text (+ version index)
+    title: str
+    paragraphs: list[str]
+    schema_version: int = 1
+    source: str | None = None
+    published: datetime | None = None  # UTC
+    url: str | None = None
+    language: str | None = None
+    byline: str | None = None
+    dateline: str | None = None     # place line such as "OSAKA, Japan"
+    update_note: str | None = None  # "(Updates with …)" lines, kept as information
+    contacts: list[str] = []        # "To contact the reporter…" lines
+    credits: list[str] = []         # photo captions and credits, "With assistance from…", translation notices
+    copyright: str | None = None    # "©2019 Bloomberg L.P."
+    origin: str | None = None
+    ingested_at: float = 0.0
+
+    @property
+    def body(self) -> str:
+        """The body as one text, paragraphs separated by blank lines."""
+        return "\n\n".join(self.paragraphs)
+
+    @property
+    def full_text(self) -> str:
+        """Title, blank line, body: the text the tag stage reads; entity offsets point into it."""
+        return f"{self.title}\n\n{self.body}" if self.title else self.body
+
+
+class DedupVerdict(faust.Record, serializer="orjson", namespace="wirewatch.verdict"):
+    """What dedup decided about one article, and why."""
+
+    kind: str                       # one of VERDICT_KINDS
+    story_id: str                   # id of the story's first article
+    similarity: float = 0.0         # estimated Jaccard to `matched_id` (content words; 5-shingles for duplicates)
+    matched_id: str | None = None   # the earlier article this one duplicates, updates or joins
+    added_sentences: list[str] = []  # for update / same_story: sentences the story did not have
+
+
+class DedupedArticle(faust.Record, serializer="orjson", namespace="wirewatch.deduped", isodates=True):
+    """A clean article with its dedup verdict (duplicates included, so the feed can show them)."""
+
+    article: CleanArticle
+    verdict: DedupVerdict
+    schema_version: int = 1
+
+
+class EntityMention(faust.Record, serializer="orjson", namespace="wirewatch.entity"):
+    """One entity mention; offsets index `CleanArticle.full_text`."""
+
+    start: int
+    end: int
+    text: str                       # the mention as written, e.g. "Trump"
+    label: str                      # model label after document-level consistency, e.g. PERSON
+    canonical: str                  # the entity's full name within the article, e.g. "Donald Trump"
+
+
+class TaggedArticle(faust.Record, serializer="orjson", namespace="wirewatch.tagged", isodates=True):
+    """A deduped article with its entities (duplicates pass untagged: `entities` empty)."""
+
+    article: CleanArticle
+    verdict: DedupVerdict
+    schema_version: int = 1
+    entities: list[EntityMention] = []
+
+    @property
+    def canonical_entities(self) -> dict[str, str]:
+        """Canonical name → label, one entry per entity in the article."""
+        return {e.canonical: e.label for e in self.entities}
+
+
+class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
+    """A rule fired on an article; it explains itself and carries a key that makes delivery idempotent."""
+
+    idempotency_key: str            # sha256 of rule + story + development; a replay yields the same key
+    rule_id: str
+    description: str
+    trigger: str                    # one of TRIGGERS
+    story_id: str
+    article_id: str
+    title: str
+    schema_version: int = 1
+    source: str | None = None
+    url: str | None = None
+    verdict: str = "new"
+    matched_entities: list[str] = []
+    matched_keywords: list[str] = []
+    new_sentences: list[str] = []
+    created_at: float = 0.0         # unix seconds
+    ingested_at: float = 0.0
+
+
+class DeadLetter(faust.Record, serializer="orjson", namespace="wirewatch.deadletter"):
+    """Input a stage could not handle: the original bytes and why, so nothing is lost."""
+
+    stage: str
+    reason: str                     # short, bounded code (also the metric label), e.g. "malformed_json"
+    error: str                      # the human-readable message
+    original_b64: str               # the original message value, base64
+    schema_version: int = 1
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    failed_at: float = 0.0

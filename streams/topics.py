@@ -1,0 +1,63 @@
+"""Topic declarations: name, partition count, key and value schema of every topic, in one table."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from streams.records import Alert, CleanArticle, DeadLetter, DedupedArticle, TaggedArticle
+from streams.settings import Settings
+
+# Until dedup's index is partitioned by LSH band (a later issue), every clean article carries this one key so that
+# each article meets the whole index on one partition: dedup verdicts are then exact at any worker count.
+DEDUP_SHARD_KEY = "index"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: its suffix after the prefix, what its key is, and the record its values hold."""
+
+    suffix: str
+    key: str
+    value_type: type[faust.Record] | None  # None: raw bytes, decoded by the consuming stage
+
+
+TOPIC_SPECS: dict[str, TopicSpec] = {
+    "raw": TopicSpec("articles.raw", "producer's article id, or none: clean is stateless", None),
+    "clean": TopicSpec("articles.clean", f"`{DEDUP_SHARD_KEY}`: the dedup index shard", CleanArticle),
+    "deduped": TopicSpec("articles.deduped", "story_id: one story's articles stay in order", DedupedArticle),
+    "tagged": TopicSpec("articles.tagged", "story_id: alert state per story lives on one partition", TaggedArticle),
+    "alerts": TopicSpec("alerts", "idempotency key: consumers can compact and drop repeats", Alert),
+    "deadletter": TopicSpec("deadletter", "stage that failed", DeadLetter),
+}
+
+
+def topic_name(settings: Settings, role: str) -> str:
+    """The full topic name for a role such as "raw" or "alerts"."""
+    return f"{settings.topic_prefix}.{TOPIC_SPECS[role].suffix}"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The Faust topic objects of one app, one attribute per role."""
+
+    raw: faust.TopicT
+    clean: faust.TopicT
+    deduped: faust.TopicT
+    tagged: faust.TopicT
+    alerts: faust.TopicT
+    deadletter: faust.TopicT
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    """Faust topics for every role; creation on the broker is explicit (`wirewatch topics create`)."""
+    made = {}
+    for role, spec in TOPIC_SPECS.items():
+        made[role] = app.topic(
+            topic_name(settings, role),
+            partitions=settings.partitions,
+            key_serializer="raw",
+            value_type=spec.value_type,
+            value_serializer="raw" if spec.value_type is None else "orjson",
+        )
+    return Topics(**made)
