@@ -2,9 +2,20 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import logging
 import time
 
+import faust
+from faust.types import Message
+
+from streams.metrics import ARTICLES, DEAD_LETTERS
 from streams.records import DeadLetter
+
+log = logging.getLogger(__name__)
+
+# Kafka messages are capped near 1 MB, so a dead letter keeps at most this much of the original, plus its hash.
+MAX_KEPT_ORIGINAL = 256 * 1024
 
 
 class BadInput(ValueError):
@@ -16,7 +27,7 @@ class BadInput(ValueError):
 
 
 def dead_letter(stage: str, original: bytes, error: BaseException, *, topic: str | None = None,
-                partition: int | None = None, offset: int | None = None) -> DeadLetter:
+                partition: int | None = None, offset: int | None = None, origin: str | None = None) -> DeadLetter:
     """A dead letter for `original`, which `stage` failed on with `error`."""
     reason = error.reason if isinstance(error, BadInput) else "processing_error"
     message = str(error) if isinstance(error, BadInput) else f"{type(error).__name__}: {error}"
@@ -24,10 +35,14 @@ def dead_letter(stage: str, original: bytes, error: BaseException, *, topic: str
         stage=stage,
         reason=reason,
         error=message[:2000],
-        original_b64=base64.b64encode(original).decode("ascii"),
+        original_b64=base64.b64encode(original[:MAX_KEPT_ORIGINAL]).decode("ascii"),
         topic=topic,
         partition=partition,
         offset=offset,
+        origin=origin,
+        original_size=len(original),
+        original_sha256=hashlib.sha256(original).hexdigest(),
+        truncated=len(original) > MAX_KEPT_ORIGINAL,
         failed_at=time.time(),
     )
 
@@ -35,3 +50,23 @@ def dead_letter(stage: str, original: bytes, error: BaseException, *, topic: str
 def original_bytes(letter: DeadLetter) -> bytes:
     """The message value that failed, for replaying a dead letter."""
     return base64.b64decode(letter.original_b64)
+
+
+async def send_dead_letter(topic: faust.TopicT, stage: str, original: bytes | None, error: BaseException,
+                           message: Message | None = None) -> DeadLetter:
+    """Send `original` to the dead-letter topic with the reason, count it and log it (without the payload)."""
+    letter = dead_letter(stage, original or b"", error, topic=message.topic if message else None,
+                         partition=message.partition if message else None,
+                         offset=message.offset if message else None)
+    await topic.send(key=stage.encode(), value=letter)
+    record_dead_letter(stage, letter)
+    return letter
+
+
+def record_dead_letter(stage: str, letter: DeadLetter) -> None:
+    """Count and log a dead letter that was sent (without its payload)."""
+    DEAD_LETTERS.labels(stage, letter.reason).inc()
+    ARTICLES.labels(stage, "failed").inc()
+    log.warning("dead letter", extra={"stage": stage, "reason": letter.reason, "error": letter.error[:300],
+                                      "topic": letter.topic, "partition": letter.partition, "offset": letter.offset,
+                                      "origin": letter.origin})

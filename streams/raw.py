@@ -1,13 +1,17 @@
-"""What the raw topic accepts: a JSON object with the field names real feeds use, checked where bytes enter."""
+"""Where bytes enter: the raw topic's feed-style JSON objects and every other topic's records are checked here."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
+
+import faust
 
 import orjson
 
 from streams.deadletter import BadInput
 from streams.records import RawArticle
+
+RecordT = TypeVar("RecordT", bound=faust.Record)
 
 # RawArticle field ← names seen in real feeds (news-please, RSS-to-JSON exports, CMS dumps), first match wins.
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -73,3 +77,19 @@ def _field_value(name: str, key: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise BadInput("wrong_type", f"field {key!r} must be a string, got {type(value).__name__}")
     return value
+
+
+def decode_record(value: bytes | None, record_type: type[RecordT]) -> RecordT:
+    """Decode a record sent by an upstream stage; `BadInput` when the bytes are not that record."""
+    if not value:
+        raise BadInput("empty_message", "the message value is empty")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise BadInput("malformed_json", f"message is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise BadInput("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    try:
+        return record_type.from_data(obj)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise BadInput("invalid_record", f"not a valid {record_type.__name__}: {exc}") from None

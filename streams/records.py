@@ -127,9 +127,13 @@ class DeadLetter(faust.Record, serializer="orjson", namespace="wirewatch.deadlet
     stage: str
     reason: str                     # short, bounded code (also the metric label), e.g. "malformed_json"
     error: str                      # the human-readable message
-    original_b64: str               # the original message value, base64
+    original_b64: str               # the original message value, base64 (its first 256 KiB if larger)
     schema_version: int = 1
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
+    origin: str | None = None       # file or feed it came from, when known
+    original_size: int = 0          # bytes of the whole original
+    original_sha256: str = ""       # of the whole original, to match it with its source
+    truncated: bool = False         # True when original_b64 holds only the start of the original
     failed_at: float = 0.0

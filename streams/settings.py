@@ -27,7 +27,8 @@ class Settings:
     web_host: str = _setting("127.0.0.1", "Address the worker's web server (`/metrics`) binds to.")
     web_port: int = _setting(6066, "Port of the worker's web server (`/metrics`); `run` uses this port and the next ones.")
     data_dir: Path = _setting(Path(".wirewatch"), "Where workers keep local state and `run` writes worker logs.")
-    max_article_bytes: int = _setting(5_000_000, "Raw articles larger than this go to the dead-letter topic.")
+    max_article_bytes: int = _setting(
+        900_000, "Raw articles larger than this go to the dead-letter topic (Kafka's message limit is about 1 MB).")
     producer_max_batch_bytes: int = _setting(
         1, "Producer batch size; 1 = one record per batch, which the embedded broker needs for exact offsets. "
         "Use 65536 or more on a real Kafka cluster.")

@@ -19,7 +19,7 @@ class TopicSpec:
 
     suffix: str
     key: str
-    value_type: type[faust.Record] | None  # None: raw bytes, decoded by the consuming stage
+    value_type: type[faust.Record] | None  # the schema; None for raw: a feed's JSON object (see streams.raw)
 
 
 TOPIC_SPECS: dict[str, TopicSpec] = {
@@ -50,14 +50,15 @@ class Topics:
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
-    """Faust topics for every role; creation on the broker is explicit (`wirewatch topics create`)."""
-    made = {}
-    for role, spec in TOPIC_SPECS.items():
-        made[role] = app.topic(
-            topic_name(settings, role),
-            partitions=settings.partitions,
-            key_serializer="raw",
-            value_type=spec.value_type,
-            value_serializer="raw" if spec.value_type is None else "orjson",
-        )
+    """Faust topics for every role; creation on the broker is explicit (`wirewatch topics create`).
+
+    Values are consumed as bytes and decoded by the stage (`streams.raw.decode_record`), so a message that fails
+    to decode reaches the dead-letter topic instead of being skipped by Faust's decoder. Records sent to these
+    topics are still encoded with their own orjson serializer.
+    """
+    made = {
+        role: app.topic(topic_name(settings, role), partitions=settings.partitions,
+                        key_serializer="raw", value_serializer="raw")
+        for role in TOPIC_SPECS
+    }
     return Topics(**made)

@@ -1,0 +1,37 @@
+"""Topic administration: every topic is created explicitly with its partition count (never auto-created)."""
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.settings import Settings
+from streams.topics import TOPIC_SPECS, topic_name
+
+log = logging.getLogger(__name__)
+
+
+async def create_topics(settings: Settings) -> dict[str, str]:
+    """Create every wirewatch topic that is missing; returns topic name → "created" or "exists"."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="wirewatch-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        outcome: dict[str, str] = {}
+        wanted = [topic_name(settings, role) for role in TOPIC_SPECS]
+        missing = [name for name in wanted if name not in existing]
+        for name in wanted:
+            outcome[name] = "exists"
+        if missing:
+            try:
+                await admin.create_topics([
+                    NewTopic(name, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+                    for name in missing])
+            except TopicAlreadyExistsError:
+                log.info("topics created concurrently by another client", extra={"topics": missing})
+            for name in missing:
+                outcome[name] = "created"
+        return outcome
+    finally:
+        await admin.close()

@@ -1,0 +1,28 @@
+"""The stages a worker can run, by name; each module is imported only by the worker that runs it."""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+import faust
+
+from streams.settings import Settings
+from streams.topics import Topics
+
+Installer = Callable[[faust.App, Topics, Settings], faust.types.AgentT]
+
+# Pipeline order: `wirewatch run` starts them in this order; `feed` is the live view's sink.
+STAGE_MODULES: dict[str, str] = {
+    "clean": "agents.clean.agent",
+    "dedup": "agents.dedup.agent",
+    "tag": "agents.tag.agent",
+    "alert": "agents.alert.agent",
+    "feed": "agents.sinks.feed",
+}
+
+
+def installer(stage: str) -> Installer:
+    """The `install(app, topics, settings)` function of `stage`."""
+    if stage not in STAGE_MODULES:
+        raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGE_MODULES)}")
+    return importlib.import_module(STAGE_MODULES[stage]).install

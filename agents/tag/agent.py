@@ -1,0 +1,61 @@
+"""The tag stage's Faust agent: batches of deduped articles through one `nlp.pipe` call each."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+import faust
+from faust.types import EventT, StreamT
+
+from agents.tag.core import load_ner, tag_texts
+from streams.deadletter import BadInput, send_dead_letter
+from streams.metrics import ARTICLES, ENTITIES, initialise_labels, stage_timer
+from streams.raw import decode_record
+from streams.records import DedupedArticle, TaggedArticle
+from streams.settings import Settings
+from streams.topics import Topics
+
+STAGE = "tag"
+
+
+def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
+    """Register the tag agent on `app`; the spaCy model loads once, when the worker starts."""
+    initialise_labels(STAGE)
+    nlp = load_ner(settings.spacy_model)
+
+    @app.agent(topics.deduped, name=STAGE)
+    async def tag(stream: StreamT[bytes]) -> AsyncIterator[TaggedArticle]:
+        async for events in stream.take_events(settings.tag_batch_size, within=settings.tag_batch_wait):
+            for tagged in await _tag_batch(events):
+                await topics.tagged.send(key=tagged.verdict.story_id.encode(), value=tagged)
+                ARTICLES.labels(STAGE, "out").inc()
+                yield tagged
+
+    async def _tag_batch(events: Sequence[EventT]) -> list[TaggedArticle]:
+        ARTICLES.labels(STAGE, "in").inc(len(events))
+        batch: list[DedupedArticle] = []
+        for event in events:
+            try:
+                batch.append(decode_record(event.value, DedupedArticle))
+            except BadInput as error:
+                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+        # Duplicates carry nothing new: they pass untagged instead of costing the model's time.
+        to_tag = [item for item in batch if item.verdict.kind != "duplicate"]
+        try:
+            with stage_timer(STAGE, len(batch)):
+                # The model holds the CPU for a whole batch; a thread keeps the event loop (and heartbeats) going.
+                mentions = await asyncio.to_thread(
+                    tag_texts, nlp, [item.article.full_text for item in to_tag], settings.tag_batch_size)
+        except Exception as error:  # noqa: BLE001 — a batch the model fails on is dead-lettered, never fatal
+            for event in events:
+                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+            return []
+        found = {id(item): found for item, found in zip(to_tag, mentions)}
+        tagged = [TaggedArticle(article=item.article, verdict=item.verdict, entities=found.get(id(item), []))
+                  for item in batch]
+        for article in tagged:
+            for mention in article.entities:
+                ENTITIES.labels(mention.label).inc()
+        return tagged
+
+    return tag

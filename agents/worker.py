@@ -1,0 +1,30 @@
+"""Run one stage as its own Faust worker process, against any Kafka-protocol broker."""
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from agents.stages import installer
+from streams.app import create_app
+from streams.logs import logging_config
+from streams.settings import Settings
+from streams.topics import declare_topics
+
+log = logging.getLogger(__name__)
+
+
+def build_stage_app(stage: str, settings: Settings) -> faust.App:
+    """A Faust app running exactly one stage's agent."""
+    app = create_app(settings, stage)
+    installer(stage)(app, declare_topics(app, settings), settings)
+    return app
+
+
+def run_worker(stage: str, settings: Settings) -> None:
+    """Run `stage` until the process is told to stop (SIGINT/SIGTERM); returns after a clean shutdown."""
+    app = build_stage_app(stage, settings)
+    log.info("worker starting", extra={"stage": stage, "settings": settings.redacted()})
+    worker = faust.Worker(app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level),
+                          redirect_stdouts=False)
+    worker.execute_from_commandline()
