@@ -28,3 +28,63 @@ def shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the shared real-news data set); it is not present on this machine")
     return path
+
+
+# ---- the embedded broker and worker processes (integration tests) ----
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+
+from agents.admin import create_topics
+from agents.embedded_broker import EmbeddedBroker, free_port
+from streams.settings import ENV_PREFIX, Settings
+
+
+@pytest.fixture(scope="session")
+def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One Tansu broker for the session; tests isolate themselves with their own topic prefix."""
+    log_path = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_path=log_path) as broker:
+        yield broker
+
+
+@pytest.fixture
+def pipeline_settings(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Settings:
+    """Settings for one test: its own topic prefix (so its own topics and groups), topics created."""
+    settings = Settings.from_env({}, broker=embedded_broker.url, topic_prefix=f"t{uuid.uuid4().hex[:8]}",
+                                 data_dir=tmp_path / "data", web_port=free_port())
+    asyncio.run(create_topics(settings))
+    return settings
+
+
+@pytest.fixture
+def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `wirewatch worker STAGE` processes; all are stopped (SIGTERM, then SIGKILL) after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def spawn(stage: str, settings: Settings, **extra_env: str) -> subprocess.Popen[bytes]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in settings.__dict__.items()})
+        environ.update({f"{ENV_PREFIX}WEB_PORT": str(free_port()), **extra_env})
+        log = open(tmp_path / f"{stage}-{len(started)}.log", "wb")
+        process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO,
+                                   env=environ, stdout=log, stderr=subprocess.STDOUT)
+        process.log_path = log.name  # type: ignore[attr-defined]
+        started.append(process)
+        return process
+
+    yield spawn
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in started:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 import faust
 from faust.types import EventT, StreamT
 
-from agents.tag.core import load_ner, tag_texts
+from agents.tag.articles import tag_articles
+from agents.tag.core import load_ner
 from streams.deadletter import BadInput, send_dead_letter
 from streams.metrics import ARTICLES, ENTITIES, initialise_labels, stage_timer
 from streams.raw import decode_record
@@ -39,20 +40,14 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 batch.append(decode_record(event.value, DedupedArticle))
             except BadInput as error:
                 await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
-        # Duplicates carry nothing new: they pass untagged instead of costing the model's time.
-        to_tag = [item for item in batch if item.verdict.kind != "duplicate"]
         try:
             with stage_timer(STAGE, len(batch)):
                 # The model holds the CPU for a whole batch; a thread keeps the event loop (and heartbeats) going.
-                mentions = await asyncio.to_thread(
-                    tag_texts, nlp, [item.article.full_text for item in to_tag], settings.tag_batch_size)
+                tagged = await asyncio.to_thread(tag_articles, nlp, batch, settings.tag_batch_size)
         except Exception as error:  # noqa: BLE001 — a batch the model fails on is dead-lettered, never fatal
             for event in events:
                 await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
             return []
-        found = {id(item): found for item, found in zip(to_tag, mentions)}
-        tagged = [TaggedArticle(article=item.article, verdict=item.verdict, entities=found.get(id(item), []))
-                  for item in batch]
         for article in tagged:
             for mention in article.entities:
                 ENTITIES.labels(mention.label).inc()

@@ -1,0 +1,106 @@
+"""The alert stage's pure core: which rules fire on a tagged article, and whether an alert was already raised."""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, MutableMapping
+
+from agents.alert.rules import ArticleView, RuleSet
+from streams.records import Alert, TaggedArticle
+
+NUMBER = re.compile(r"\d")
+QUOTATION = re.compile(r"[\"“”„«»]")  # double quotes only: a single quote is usually an apostrophe
+
+
+def alerts_for(article: TaggedArticle, rules: RuleSet, *, now: float) -> list[Alert]:
+    """The alerts `rules` raise on `article`: new stories, and new developments that add facts; never duplicates."""
+    verdict = article.verdict
+    if verdict.kind == "new":
+        trigger, development, new_sentences = "new_story", "new_story", []
+    elif verdict.kind in ("update", "same_story"):
+        new_sentences = fact_sentences(verdict.added_sentences, _entity_names(article))
+        if not new_sentences:
+            return []
+        trigger, development = "new_development", development_key(new_sentences)
+    else:
+        return []
+    view = ArticleView(article)
+    alerts: list[Alert] = []
+    for rule in rules:
+        if trigger not in rule.triggers:
+            continue
+        match = rule.match(view)
+        if match is None:
+            continue
+        alerts.append(Alert(
+            idempotency_key=idempotency_key(rule.id, verdict.story_id, development),
+            rule_id=rule.id,
+            description=rule.description,
+            trigger=trigger,
+            story_id=verdict.story_id,
+            article_id=article.article.id,
+            title=article.article.title,
+            source=article.article.source,
+            url=article.article.url,
+            verdict=verdict.kind,
+            matched_entities=list(match.matched_entities),
+            matched_keywords=list(match.matched_keywords),
+            new_sentences=list(new_sentences),
+            created_at=now,
+            ingested_at=article.article.ingested_at,
+        ))
+    return alerts
+
+
+def fact_sentences(sentences: Iterable[str], entity_names: Iterable[str]) -> list[str]:
+    """The sentences that carry a fact: a digit, a double quotation mark, or a whole-word entity name.
+
+    Deliberately simple (a later issue refines it): "Kim said on Sunday" is a fact because it names Kim;
+    "It is not easy." is not.
+    """
+    names = sorted({n for n in entity_names if n.strip()}, key=len, reverse=True)
+    mentions = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)") if names else None
+    return [s for s in sentences
+            if NUMBER.search(s) or QUOTATION.search(s) or (mentions is not None and mentions.search(s))]
+
+
+def development_key(sentences: Iterable[str]) -> str:
+    """A hash of the sorted, normalised sentences: the same facts give the same key whatever their order."""
+    normalised = sorted({_normalise(s) for s in sentences})
+    return hashlib.sha256("\n".join(normalised).encode("utf-8")).hexdigest()
+
+
+def idempotency_key(rule_id: str, story_id: str, development: str) -> str:
+    """sha256 of rule | story | development: a replay of the same article gives the same key."""
+    return hashlib.sha256(f"{rule_id}|{story_id}|{development}".encode("utf-8")).hexdigest()
+
+
+class AlertLedger:
+    """Remembers idempotency keys already raised, so an alert is never sent twice.
+
+    `seen` maps key → first-seen time; in production it is the alert agent's Faust table (changelogged, so the
+    memory survives restarts and rebalances), in tests a dict.
+    """
+
+    def __init__(self, seen: MutableMapping[str, float]) -> None:
+        self.seen = seen
+
+    def first_time(self, alert: Alert) -> bool:
+        """True, and remember it, when `alert`'s key was never seen; False for a repeat."""
+        if alert.idempotency_key in self.seen:
+            return False
+        self.seen[alert.idempotency_key] = alert.created_at
+        return True
+
+
+def _entity_names(article: TaggedArticle) -> set[str]:
+    # Canonical names and the forms written in the text ("Trump" for "Donald Trump"), so a sentence that
+    # names the entity the short way still counts.
+    return {name for mention in article.entities for name in (mention.canonical, mention.text)}
+
+
+def _normalise(sentence: str) -> str:
+    text = unicodedata.normalize("NFKC", sentence).casefold()
+    text = text.translate(str.maketrans({"“": '"', "”": '"', "’": "'", "‘": "'"}))
+    return " ".join(text.split())

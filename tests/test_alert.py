@@ -1,0 +1,254 @@
+"""Alert rules and the alert core, on the seed story (Trump invites Kim Jong Un to the DMZ)."""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.alert.core import AlertLedger, alerts_for, development_key, fact_sentences, idempotency_key
+from agents.alert.rules import RuleSet, RulesInvalid, load_rules, parse_rules
+from streams.records import CleanArticle, DedupVerdict, EntityMention, TaggedArticle
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_RULES = REPO / "deploy" / "rules.example.yaml"
+
+# What a tagger would find in the seeds: the name as written → (canonical, label).
+SEED_ENTITIES = {
+    "Donald Trump": ("Donald Trump", "PERSON"), "Trump": ("Donald Trump", "PERSON"),
+    "Kim Jong Un": ("Kim Jong Un", "PERSON"), "Kim": ("Kim Jong Un", "PERSON"),
+    "North Korea": ("North Korea", "GPE"), "South Korea": ("South Korea", "GPE"),
+    "Moon Jae-in": ("Moon Jae-in", "PERSON"), "Choe Son Hui": ("Choe Son Hui", "PERSON"),
+    "Japan": ("Japan", "GPE"), "Osaka": ("Osaka", "GPE"), "Victor Cha": ("Victor Cha", "PERSON"),
+}
+UPDATE_FACTS = [
+    "North Korean foreign ministry official Choe Son Hui said Trump’s invitation was “a very interesting "
+    "suggestion, but we have not received an official proposal in this regard.”",
+    "The United Nations forces and North Korean military are discussing details of a possible Trump-Kim meeting, "
+    "Channel A reports, citing an unidentified government official.",
+]
+NOT_A_FACT = "They’re trying to work it out."
+
+
+def tag(article: CleanArticle, verdict: DedupVerdict) -> TaggedArticle:
+    """The article with every `SEED_ENTITIES` mention tagged, longest names first."""
+    names = sorted(SEED_ENTITIES, key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)")
+    mentions = [EntityMention(start=m.start(), end=m.end(), text=m.group(), label=SEED_ENTITIES[m.group()][1],
+                              canonical=SEED_ENTITIES[m.group()][0]) for m in pattern.finditer(article.full_text)]
+    return TaggedArticle(article=article, verdict=verdict, entities=mentions)
+
+
+def seed_article(text: str, article_id: str, source: str) -> CleanArticle:
+    """A clean article from a seed file: first line the title, the other non-empty lines paragraphs."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return CleanArticle(id=article_id, title=lines[0], paragraphs=lines[1:4], source=source,
+                        url=f"https://news.example/{article_id}", ingested_at=1561800000.5)
+
+
+@pytest.fixture
+def bloomberg(seed_texts: list[str]) -> CleanArticle:
+    return seed_article(seed_texts[0], "bloomberg-v1", "Bloomberg")
+
+
+@pytest.fixture
+def new_story(bloomberg: CleanArticle) -> TaggedArticle:
+    return tag(bloomberg, DedupVerdict(kind="new", story_id="story-dmz"))
+
+
+def development(bloomberg: CleanArticle, added: list[str], kind: str = "update") -> TaggedArticle:
+    verdict = DedupVerdict(kind=kind, story_id="story-dmz", similarity=0.6, matched_id="bloomberg-v1",
+                           added_sentences=added)
+    return tag(bloomberg.derive(id="bloomberg-v2"), verdict)
+
+
+def rules_from(text: str) -> RuleSet:
+    return parse_rules(yaml.safe_load(text)["rules"])
+
+
+def one_rule(when: str, triggers: str = "[new_story, new_development]") -> RuleSet:
+    ruleset = rules_from(f"rules:\n- id: r\n  description: d\n  when: {when}\n  triggers: {triggers}\n")
+    assert not ruleset.errors, ruleset.errors
+    return ruleset
+
+
+def matches(when: str, article: TaggedArticle) -> tuple[list[str], list[str]] | None:
+    found = one_rule(when).rules[0].match(article)
+    return None if found is None else (list(found.matched_entities), list(found.matched_keywords))
+
+
+# --- rules -----------------------------------------------------------------------------------------------------
+
+
+def test_example_rules_load_and_only_korea_summit_fires_on_the_seed(new_story: TaggedArticle) -> None:
+    ruleset = load_rules(EXAMPLE_RULES, strict=True)
+    assert len(ruleset.ids) >= 3
+    fired = {rule.id: rule.match(new_story) for rule in ruleset}
+    assert {rule_id for rule_id, found in fired.items() if found} == {"korea-summit"}
+    assert set(fired["korea-summit"].matched_entities) == {"Kim Jong Un", "North Korea"}
+
+
+def test_entities_match_canonical_names_and_names_as_written_case_insensitively(new_story: TaggedArticle) -> None:
+    assert matches('{entities: ["kim jong un"]}', new_story) == (["Kim Jong Un"], [])
+    assert matches('{entities: ["KIM"]}', new_story) == (["Kim Jong Un"], [])  # "Kim" as written
+    assert matches('{entities: ["Kim Jong-un"]}', new_story) is None
+
+
+def test_entity_label_must_agree_when_given(new_story: TaggedArticle) -> None:
+    assert matches('{entities: [{name: North Korea, label: gpe}]}', new_story) == (["North Korea"], [])
+    assert matches('{entities: [{name: North Korea, label: PERSON}]}', new_story) is None
+
+
+def test_entity_aliases_name_the_same_entity(bloomberg: CleanArticle) -> None:
+    article = TaggedArticle(article=bloomberg, verdict=DedupVerdict(kind="new", story_id="s"), entities=[
+        EntityMention(start=0, end=4, text="DPRK", label="GPE", canonical="DPRK")])
+    assert matches('{entities: [{name: North Korea, aliases: [DPRK]}]}', article) == (["DPRK"], [])
+    assert matches('{entities: [North Korea]}', article) is None
+
+
+def test_keywords_match_whole_words_and_phrases_only(new_story: TaggedArticle) -> None:
+    assert matches("{keywords: [dmz, Shake Hands]}", new_story) == ([], ["dmz", "Shake Hands"])
+    assert matches("{keywords: [Kore, militarized Zone]}", new_story) is None  # parts of words
+
+
+def test_keywords_are_literal_text_not_patterns(seed_texts: list[str]) -> None:
+    reuters = tag(seed_article(seed_texts[1], "reuters", "Reuters"), DedupVerdict(kind="new", story_id="s"))
+    reuters = tag(reuters.article.derive(paragraphs=[seed_texts[1]]), reuters.verdict)
+    assert matches('{keywords: ["Hello(?)"]}', reuters) == ([], ["Hello(?)"])  # "say Hello(?)!" in the tweet
+    assert matches('{keywords: ["Hell.(?)"]}', reuters) is None
+
+
+def test_sources_and_combinators(new_story: TaggedArticle) -> None:
+    assert matches("{sources: [bloomberg]}", new_story) == ([], [])
+    assert matches("{sources: [Reuters]}", new_story) is None
+    assert matches("{not: {sources: [Reuters]}}", new_story) == ([], [])
+    assert matches("{any: [{sources: [Reuters]}, {keywords: [DMZ]}]}", new_story) == ([], ["DMZ"])
+    assert matches("{all: [{entities: [Kim]}, {sources: [Reuters]}]}", new_story) is None
+    assert matches("{all: [{entities: [Kim]}, {keywords: [Twitter]}]}", new_story) == (["Kim Jong Un"], ["Twitter"])
+
+
+def test_several_keys_in_one_condition_must_all_hold(new_story: TaggedArticle) -> None:
+    assert matches("{entities: [Kim], keywords: [DMZ]}", new_story) == (["Kim Jong Un"], ["DMZ"])
+    assert matches("{entities: [Kim], keywords: [OPEC]}", new_story) is None
+
+
+def test_a_bad_rule_is_reported_by_id_field_and_problem_and_the_others_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("""rules:
+- {id: korea-summit, description: Korea, when: {entities: [Kim Jong Un]}, triggers: [new_story]}
+- {id: korea, description: Korea again, when: {keywords: [DMZ]}, triggers: [new_story, sometimes]}
+""")
+    ruleset = load_rules(path)
+    assert ruleset.ids == ("korea-summit",)
+    assert [str(e) for e in ruleset.errors] == ["rule 'korea': field 'triggers': unknown trigger 'sometimes'"]
+    with pytest.raises(RulesInvalid, match="unknown trigger 'sometimes'"):
+        load_rules(path, strict=True)
+
+
+@pytest.mark.parametrize("rule, expected", [
+    ("{id: Korea Summit, description: d, when: {keywords: [x]}, triggers: [new_story]}",
+     "rule 'Korea Summit': field 'id': 'Korea Summit' is not a string of [a-z0-9_-]"),
+    ("{description: d, when: {keywords: [x]}, triggers: [new_story]}", "rule #2: field 'id': None is not"),
+    ("{id: a, description: d, when: {keywords: [x]}, triggers: [new_story]}", "rule 'a': field 'id': duplicate id"),
+    ("{id: b, description: d, when: {keywords: [x]}, trigger: [new_story]}", "rule 'b': field 'trigger': unknown"),
+    ("{id: b, description: d, when: {entity: [Kim]}, triggers: [new_story]}",
+     "rule 'b': field 'when.entity': unknown condition"),
+    ("{id: b, description: d, when: {keywords: [x]}, triggers: [new_story], channels: [sms]}",
+     "rule 'b': field 'channels': unknown channel 'sms'"),
+    ("{id: b, description: d, when: {any: [{keywords: [x]}, {keywords: []}]}, triggers: [new_story]}",
+     "rule 'b': field 'when.any[1].keywords': must be a non-empty list"),
+    ("{id: b, description: d, when: {keywords: ['.*']}, triggers: [new_story]}",
+     "rule 'b': field 'when.keywords': keyword '.*' has no letters or digits"),
+    ("{id: b, description: '', when: {keywords: [x]}, triggers: [new_story]}", "rule 'b': field 'description'"),
+    ("{id: b, description: d, triggers: [new_story]}", "rule 'b': field 'when': missing"),
+])
+def test_invalid_rules_say_what_is_wrong(rule: str, expected: str) -> None:
+    ruleset = rules_from(f"rules:\n- {{id: a, description: d, when: {{keywords: [x]}}, triggers: [new_story]}}\n"
+                         f"- {rule}\n")
+    assert ruleset.ids == ("a",)
+    assert any(str(error).startswith(expected) for error in ruleset.errors), ruleset.errors
+
+
+def test_a_file_without_rules_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rule:\n- id: a\n")
+    with pytest.raises(RulesInvalid, match="'rules:' list"):
+        load_rules(path)
+
+
+# --- alerts ----------------------------------------------------------------------------------------------------
+
+
+def test_a_new_story_alert_explains_itself(new_story: TaggedArticle) -> None:
+    [alert] = alerts_for(new_story, load_rules(EXAMPLE_RULES), now=1561800001.0)
+    assert (alert.rule_id, alert.trigger, alert.verdict) == ("korea-summit", "new_story", "new")
+    assert alert.idempotency_key == hashlib.sha256(b"korea-summit|story-dmz|new_story").hexdigest()
+    assert (alert.story_id, alert.article_id, alert.source) == ("story-dmz", "bloomberg-v1", "Bloomberg")
+    assert alert.title == "Trump Invites Kim Jong Un to Meet Him at the DMZ This Weekend"
+    assert alert.url == "https://news.example/bloomberg-v1"
+    assert "Kim Jong Un" in alert.matched_entities
+    assert "Kim Jong Un or North Korea" in alert.description
+    assert (alert.created_at, alert.ingested_at) == (1561800001.0, 1561800000.5)
+
+
+def test_an_update_with_facts_is_a_new_development_with_only_the_facts(bloomberg: CleanArticle) -> None:
+    update = development(bloomberg, [UPDATE_FACTS[0], NOT_A_FACT, UPDATE_FACTS[1]])
+    [alert] = alerts_for(update, load_rules(EXAMPLE_RULES), now=1.0)
+    assert (alert.trigger, alert.verdict, alert.article_id) == ("new_development", "update", "bloomberg-v2")
+    assert alert.new_sentences == UPDATE_FACTS
+    assert alert.idempotency_key == idempotency_key("korea-summit", "story-dmz", development_key(UPDATE_FACTS))
+
+
+def test_same_story_from_another_outlet_can_be_a_new_development(bloomberg: CleanArticle) -> None:
+    [alert] = alerts_for(development(bloomberg, UPDATE_FACTS[:1], "same_story"), load_rules(EXAMPLE_RULES), now=1.0)
+    assert (alert.trigger, alert.verdict) == ("new_development", "same_story")
+
+
+def test_an_update_without_facts_and_a_duplicate_never_alert(bloomberg: CleanArticle) -> None:
+    rules = load_rules(EXAMPLE_RULES)
+    assert alerts_for(development(bloomberg, [NOT_A_FACT]), rules, now=1.0) == []
+    duplicate = tag(bloomberg, DedupVerdict(kind="duplicate", story_id="story-dmz", matched_id="bloomberg-v1",
+                                            added_sentences=UPDATE_FACTS))
+    assert alerts_for(duplicate, rules, now=1.0) == []
+
+
+def test_rules_fire_only_on_their_triggers(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
+    stories_only = one_rule("{entities: [Kim]}", triggers="[new_story]")
+    assert len(alerts_for(new_story, stories_only, now=1.0)) == 1
+    assert alerts_for(development(bloomberg, UPDATE_FACTS), stories_only, now=1.0) == []
+
+
+def test_replay_gives_the_same_key_and_a_new_fact_a_different_one(bloomberg: CleanArticle) -> None:
+    rules = load_rules(EXAMPLE_RULES)
+    first = alerts_for(development(bloomberg, UPDATE_FACTS), rules, now=1.0)[0]
+    respaced = f"  {UPDATE_FACTS[1].replace(' ', '  ')} "
+    replay = alerts_for(development(bloomberg, [respaced, UPDATE_FACTS[0]]), rules, now=9.0)[0]
+    other = alerts_for(development(bloomberg, UPDATE_FACTS[:1]), rules, now=1.0)[0]
+    assert first.idempotency_key == replay.idempotency_key
+    assert other.idempotency_key != first.idempotency_key
+
+
+@pytest.mark.parametrize("sentence, is_fact", [
+    ("More than 20 Democrats held debates.", True),                      # a number
+    ("He said it was “a very meaningful moment.”", True),                # a quotation
+    ("Moon Jae-in will host the visit.", True),                          # an entity, canonical
+    ("Trump will travel to the border.", True),                          # an entity, as written
+    (NOT_A_FACT, False),
+    ("Trumpet players were not consulted.", False),                      # not a whole-word name
+])
+def test_what_counts_as_a_fact(sentence: str, is_fact: bool) -> None:
+    assert fact_sentences([sentence], ["Donald Trump", "Trump", "Moon Jae-in"]) == ([sentence] if is_fact else [])
+
+
+def test_the_ledger_lets_each_alert_through_once(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
+    seen: dict[str, float] = {}
+    ledger = AlertLedger(seen)
+    rules = load_rules(EXAMPLE_RULES)
+    [story] = alerts_for(new_story, rules, now=10.0)
+    [fact] = alerts_for(development(bloomberg, UPDATE_FACTS), rules, now=20.0)
+    assert ledger.first_time(story) is True
+    assert ledger.first_time(alerts_for(new_story, rules, now=30.0)[0]) is False  # a replay
+    assert ledger.first_time(fact) is True
+    assert seen == {story.idempotency_key: 10.0, fact.idempotency_key: 20.0}
