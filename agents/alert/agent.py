@@ -14,7 +14,7 @@ from agents.sinks.webhook import WebhookSink
 from streams.deadletter import BadInput, send_dead_letter
 from streams.metrics import ALERTS, ARTICLES, END_TO_END_SECONDS, initialise_labels, stage_timer
 from streams.raw import decode_record
-from streams.records import Alert, TaggedArticle
+from streams.records import Alert, DeadLetter, TaggedArticle
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 
 
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
-    """Register the alert agent on `app`; rules load once at start, invalid ones are logged and left out."""
+    """Register the alert agent on `app`; rules load once at start, invalid ones are logged and left out.
+
+    The agent yields, per tagged article, the alerts it raised (often none) or the article's dead letter.
+    """
     initialise_labels(STAGE)
     rules = load_rules(settings.rules_file)
     for problem in rules.errors:
@@ -35,7 +38,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     webhook = WebhookSink.from_settings(settings) if settings.webhook_url else None
 
     @app.agent(topics.tagged, name=STAGE)
-    async def alert(stream: StreamT[bytes]) -> AsyncIterator[Alert]:
+    async def alert(stream: StreamT[bytes]) -> AsyncIterator[list[Alert] | DeadLetter]:
         ledger = AlertLedger(sent)
         async for event in stream.events():
             ARTICLES.labels(STAGE, "in").inc()
@@ -44,12 +47,12 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 with stage_timer(STAGE):
                     raised = [a for a in alerts_for(article, rules, now=time.time()) if ledger.first_time(a)]
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
-                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
             for item in raised:
                 await _deliver(item)
-                yield item
             ARTICLES.labels(STAGE, "out").inc()
+            yield raised
 
     async def _deliver(item: Alert) -> None:
         channels = next(rule.channels for rule in rules if rule.id == item.rule_id)

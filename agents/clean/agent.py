@@ -10,7 +10,7 @@ from agents.clean.core import clean_article
 from streams.deadletter import send_dead_letter
 from streams.metrics import ARTICLES, initialise_labels, stage_timer
 from streams.raw import parse_raw
-from streams.records import CleanArticle
+from streams.records import CleanArticle, DeadLetter
 from streams.settings import Settings
 from streams.topics import DEDUP_SHARD_KEY, Topics
 
@@ -18,22 +18,25 @@ STAGE = "clean"
 
 
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
-    """Register the clean agent on `app`."""
+    """Register the clean agent on `app`; it yields, per raw message, its articles or its dead letter."""
     initialise_labels(STAGE)
 
     @app.agent(topics.raw, name=STAGE)
-    async def clean(stream: StreamT[bytes]) -> AsyncIterator[CleanArticle]:
+    async def clean(stream: StreamT[bytes]) -> AsyncIterator[list[CleanArticle] | DeadLetter]:
         async for event in stream.events():
             ARTICLES.labels(STAGE, "in").inc()
             try:
                 with stage_timer(STAGE):
-                    articles = clean_article(parse_raw(event.value, max_bytes=settings.max_article_bytes))
+                    raw = parse_raw(event.value, max_bytes=settings.max_article_bytes)
+                    if not raw.ingested_at:  # a producer that did not say: the record's own time, stable on replay
+                        raw = raw.derive(ingested_at=event.message.timestamp)
+                    articles = clean_article(raw)
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
-                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
             for article in articles:
                 await topics.clean.send(key=DEDUP_SHARD_KEY.encode(), value=article)
                 ARTICLES.labels(STAGE, "out").inc()
-                yield article
+            yield articles
 
     return clean

@@ -10,7 +10,7 @@ from agents.dedup.core import DedupIndex, Thresholds
 from streams.deadletter import send_dead_letter
 from streams.metrics import ARTICLES, DEDUP_VERDICTS, initialise_labels, stage_timer
 from streams.raw import decode_record
-from streams.records import VERDICT_KINDS, CleanArticle, DedupedArticle
+from streams.records import VERDICT_KINDS, CleanArticle, DeadLetter, DedupedArticle
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -18,7 +18,7 @@ STAGE = "dedup"
 
 
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
-    """Register the dedup agent and its tables on `app`."""
+    """Register the dedup agent and its tables on `app`; it yields, per article, the verdict or the dead letter."""
     initialise_labels(STAGE)
     for kind in VERDICT_KINDS:
         DEDUP_VERDICTS.labels(kind)
@@ -27,11 +27,11 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         return app.Table(f"dedup-{name}", default=None, partitions=settings.partitions, key_type=str,
                          value_serializer="json")
 
-    index = DedupIndex(table("exact"), table("bands"), table("articles"), table("stories"),
+    index = DedupIndex(table("verdicts"), table("exact"), table("bands"), table("articles"), table("stories"),
                        Thresholds.from_settings(settings))
 
     @app.agent(topics.clean, name=STAGE)
-    async def dedup(stream: StreamT[bytes]) -> AsyncIterator[DedupedArticle]:
+    async def dedup(stream: StreamT[bytes]) -> AsyncIterator[DedupedArticle | DeadLetter]:
         async for event in stream.events():
             ARTICLES.labels(STAGE, "in").inc()
             try:
@@ -39,7 +39,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 with stage_timer(STAGE):
                     verdict = index.judge(article)
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
-                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
             DEDUP_VERDICTS.labels(verdict.kind).inc()
             deduped = DedupedArticle(article=article, verdict=verdict)

@@ -11,7 +11,7 @@ from agents.sinks.console import format_alert, format_article
 from streams.deadletter import send_dead_letter
 from streams.metrics import ARTICLES, initialise_labels
 from streams.raw import decode_record
-from streams.records import Alert, TaggedArticle
+from streams.records import Alert, DeadLetter, TaggedArticle
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -24,24 +24,24 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     colour = sys.stdout.isatty()
 
     @app.agent(topics.alerts, name="feed-alerts")
-    async def show_alerts(stream: StreamT[bytes]) -> AsyncIterator[str]:
+    async def show_alerts(stream: StreamT[bytes]) -> AsyncIterator[str | DeadLetter]:
         async for event in stream.events():
             try:
                 line = format_alert(decode_record(event.value, Alert), colour=colour)
             except Exception as error:  # noqa: BLE001 — an unreadable alert is dead-lettered, the feed goes on
-                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
             print(line, flush=True)
             yield line
 
     @app.agent(topics.tagged, name="feed-articles")
-    async def show_articles(stream: StreamT[bytes]) -> AsyncIterator[str]:
+    async def show_articles(stream: StreamT[bytes]) -> AsyncIterator[str | DeadLetter]:
         async for event in stream.events():
             ARTICLES.labels(STAGE, "in").inc()
             try:
                 line = format_article(decode_record(event.value, TaggedArticle), colour=colour)
-            except Exception as error:  # noqa: BLE001
-                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+            except Exception as error:  # noqa: BLE001 — an unreadable article is dead-lettered, the feed goes on
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
             print(line, flush=True)
             ARTICLES.labels(STAGE, "out").inc()

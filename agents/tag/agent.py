@@ -12,7 +12,7 @@ from agents.tag.core import load_ner
 from streams.deadletter import BadInput, send_dead_letter
 from streams.metrics import ARTICLES, ENTITIES, initialise_labels, stage_timer
 from streams.raw import decode_record
-from streams.records import DedupedArticle, TaggedArticle
+from streams.records import DeadLetter, DedupedArticle, TaggedArticle
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -20,37 +20,41 @@ STAGE = "tag"
 
 
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
-    """Register the tag agent on `app`; the spaCy model loads once, when the worker starts."""
+    """Register the tag agent on `app`; it yields, per article, the tagged article or its dead letter.
+
+    The spaCy model loads once, when the worker starts.
+    """
     initialise_labels(STAGE)
     nlp = load_ner(settings.spacy_model)
 
     @app.agent(topics.deduped, name=STAGE)
-    async def tag(stream: StreamT[bytes]) -> AsyncIterator[TaggedArticle]:
+    async def tag(stream: StreamT[bytes]) -> AsyncIterator[TaggedArticle | DeadLetter]:
         async for events in stream.take_events(settings.tag_batch_size, within=settings.tag_batch_wait):
-            for tagged in await _tag_batch(events):
-                await topics.tagged.send(key=tagged.verdict.story_id.encode(), value=tagged)
-                ARTICLES.labels(STAGE, "out").inc()
-                yield tagged
+            ARTICLES.labels(STAGE, "in").inc(len(events))
+            for outcome in await _tag_batch(events):
+                if isinstance(outcome, TaggedArticle):
+                    await topics.tagged.send(key=outcome.verdict.story_id.encode(), value=outcome)
+                    ARTICLES.labels(STAGE, "out").inc()
+                    for mention in outcome.entities:
+                        ENTITIES.labels(mention.label).inc()
+                yield outcome
 
-    async def _tag_batch(events: Sequence[EventT]) -> list[TaggedArticle]:
-        ARTICLES.labels(STAGE, "in").inc(len(events))
-        batch: list[DedupedArticle] = []
+    async def _tag_batch(events: Sequence[EventT]) -> list[TaggedArticle | DeadLetter]:
+        decoded: list[tuple[EventT, DedupedArticle]] = []
+        rejected: list[DeadLetter] = []
         for event in events:
             try:
-                batch.append(decode_record(event.value, DedupedArticle))
+                decoded.append((event, decode_record(event.value, DedupedArticle)))
             except BadInput as error:
-                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                rejected.append(await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message))
         try:
-            with stage_timer(STAGE, len(batch)):
+            with stage_timer(STAGE, len(decoded)):
                 # The model holds the CPU for a whole batch; a thread keeps the event loop (and heartbeats) going.
-                tagged = await asyncio.to_thread(tag_articles, nlp, batch, settings.tag_batch_size)
+                tagged = await asyncio.to_thread(
+                    tag_articles, nlp, [item for _, item in decoded], settings.tag_batch_size)
         except Exception as error:  # noqa: BLE001 — a batch the model fails on is dead-lettered, never fatal
-            for event in events:
-                await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
-            return []
-        for article in tagged:
-            for mention in article.entities:
-                ENTITIES.labels(mention.label).inc()
-        return tagged
+            return rejected + [await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                               for event, _ in decoded]
+        return [*tagged, *rejected]
 
     return tag

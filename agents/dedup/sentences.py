@@ -1,0 +1,84 @@
+"""Sentences and their word 3-grams: how dedup tells which sentences an article adds to a story."""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+
+from agents.dedup.signatures import normalise
+
+MIN_SENTENCE_WORDS = 4
+NEW_SENTENCE_MAX_SEEN = 0.5  # a sentence is new when fewer than half of its 3-grams are already in the story
+STORY_TRIGRAM_CAP = 20_000
+
+# A split point: sentence punctuation, optional closing quotes/brackets, whitespace, then a capital or opening quote.
+_BOUNDARY = re.compile(r"""(?<=[.!?])(["'”’)\]]*)\s+(?=["'“‘(\[]*[A-Z0-9])""")
+# The word before a full stop that must not end a sentence: initialisms (U.S., J.) and common abbreviations.
+_INITIALISM = re.compile(r"(?:\b[A-Za-z]\.)+$")
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr gen col lt sgt capt gov sen rep rev inc corp co ltd no vs etc "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    """Sentences of a paragraph, split on . ! ? before a capital; initialisms and abbreviations never end one."""
+    sentences: list[str] = []
+    start = 0
+    for boundary in _BOUNDARY.finditer(paragraph):
+        end = boundary.start() + len(boundary.group(1))
+        before = paragraph[start:boundary.start()]
+        last_word = before.rsplit(None, 1)[-1] if before.strip() else ""
+        if before.endswith(".") and (_INITIALISM.search(last_word)
+                                     or last_word[:-1].lower().lstrip("(\"'“‘") in _ABBREVIATIONS):
+            continue
+        sentences.append(paragraph[start:end].strip())
+        start = boundary.end()
+    tail = paragraph[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return [s for s in sentences if s]
+
+
+def trigram_hashes(sentence: str) -> list[int]:
+    """48-bit hashes of the sentence's normalised word 3-grams (48 bits: exact in any JSON reader's numbers)."""
+    words = normalise(sentence).split()
+    return [
+        int.from_bytes(hashlib.blake2b(" ".join(words[i:i + 3]).encode("utf-8"), digest_size=6).digest(), "big")
+        for i in range(len(words) - 2)
+    ]
+
+
+def sentence_trigrams(paragraphs: Iterable[str]) -> list[tuple[str, list[int]]]:
+    """Each sentence of the paragraphs with its 3-gram hashes, computed once for both uses below."""
+    return [(sentence, trigram_hashes(sentence)) for p in paragraphs for sentence in split_sentences(p)]
+
+
+def added_sentences(sentences: Sequence[tuple[str, list[int]]], story_trigrams: set[int]) -> list[str]:
+    """Sentences (of at least MIN_SENTENCE_WORDS words) the story did not have, in article order, each once."""
+    added: list[str] = []
+    seen_grams: set[tuple[int, ...]] = set()
+    for sentence, grams in sentences:
+        # n words give n - 2 trigrams; equal trigram lists mean the same normalised sentence
+        if len(grams) < MIN_SENTENCE_WORDS - 2 or tuple(grams) in seen_grams:
+            continue
+        seen_grams.add(tuple(grams))
+        known = sum(1 for g in grams if g in story_trigrams)
+        if known < NEW_SENTENCE_MAX_SEEN * len(grams):
+            added.append(sentence)
+    return added
+
+
+def article_trigrams(sentences: Sequence[tuple[str, list[int]]]) -> list[int]:
+    """Every 3-gram hash of an article's sentences, each once, in text order."""
+    return list(dict.fromkeys(g for _, grams in sentences for g in grams))
+
+
+def merged_trigrams(story_trigrams: Sequence[int], new: Iterable[int], cap: int = STORY_TRIGRAM_CAP) -> list[int]:
+    """The story's 3-gram list with `new` appended (no repeats), keeping the newest `cap` entries.
+
+    Keeping the newest: an update is judged against what the story said most recently.
+    """
+    present = set(story_trigrams)
+    merged = list(story_trigrams) + [g for g in dict.fromkeys(new) if g not in present]
+    return merged[-cap:]

@@ -1,0 +1,147 @@
+"""Span-level clean-up of raw NER spans: trim each mention to the name itself, repair cut names, drop junk.
+
+Pure functions over `(start, end, label)` character spans into one text, so they are testable without spaCy.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from agents.tag.lexicon import CANONICAL_BY_SURFACE, KNOWN_ENTITIES
+
+Span = tuple[int, int, str]  # (start, end, label): character offsets into the text, end exclusive
+
+# Labels worth alerting on; dates, times, numbers, money and quantities are dropped.
+KEPT_LABELS: frozenset[str] = frozenset(
+    {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
+
+# Titles that precede a name; "General", "Justice" are left out because they start organisation names.
+TITLES: tuple[str, ...] = (
+    "Vice President", "President", "Prime Minister", "Deputy Prime Minister", "Foreign Minister", "Minister",
+    "Chairman", "Chairwoman", "Chair", "Chancellor", "Secretary of State", "Secretary", "Senator", "Sen.",
+    "Rep.", "Representative", "Governor", "Gov.", "Mayor", "Crown Prince", "Prince", "Princess", "King", "Queen",
+    "Emperor", "Pope", "Supreme Leader", "Leader", "leader", "Premier", "Ambassador", "Mr.", "Mrs.", "Ms.",
+    "Mr", "Mrs", "Ms", "Dr.", "Dr", "Sir", "Dame", "Lord", "Lady", "Sheikh", "Chief Executive", "CEO",
+)
+_TITLE = "|".join(re.escape(t) for t in sorted(TITLES, key=len, reverse=True))
+LEADING_TITLE = re.compile(rf"(?:(?:{_TITLE})\s+)+(?=[A-Z])")
+TITLE_BEFORE = re.compile(rf"(?:^|\s)(?:{_TITLE})\s+$")
+
+# Wire and photo agencies: in capitals they are credits ("REUTERS/Kevin Lamarque"), not news.
+WIRE_AGENCIES: frozenset[str] = frozenset(
+    {"REUTERS", "REUTER", "AP", "AFP", "BLOOMBERG", "XINHUA", "KYODO", "YONHAP", "TASS", "UPI", "DPA", "ANSA",
+     "EFE", "PTI", "ANTARA", "BERNAMA", "EPA", "GETTY", "GETTY IMAGES", "AAP", "ANP"})
+_AGENCY = "|".join(re.escape(a) for a in sorted(WIRE_AGENCIES, key=len, reverse=True))
+PHOTO_CREDIT_BEFORE = re.compile(rf"\b(?:{_AGENCY})\s*/\s*$")
+
+OPENERS = "\"'“‘«([{<*•—–-"
+CLOSERS = "\"'”’»)]}>,;:!?*—–-/"
+POSSESSIVE = re.compile(r"(?:['’]s|(?<=s)['’])$")
+LEADING_THE = re.compile(r"(?:the|The|THE)\s+")
+# A name cut before a joining word ("Group of" + "20") continues over the next word.
+CONNECTOR_END = re.compile(r"\s(?:of|for|and|on|de|du|des|da|von|van|bin|al|&)$")
+NEXT_WORD = re.compile(r"[ \t]+([A-Z0-9][\w.\-]*\w|[A-Z0-9])")
+# A span that stops before a lowercase hyphenated syllable ("Moon Jae" of "Moon Jae-in") continues over it;
+# a capitalised tail is another name ("DPRK-U.S."), left to the model.
+HYPHEN_TAIL = re.compile(r"-[a-z][\w\-]*")
+ARTICLE_BEFORE = re.compile(r"(?:^|\s)(?:a|an|the|The|A|An)\s+$")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A trimmed mention: offsets into the text, the model's label, and what we saw around it."""
+
+    start: int
+    end: int
+    label: str
+    name: str               # the mention with whitespace collapsed and titles removed
+    titled: bool = False    # a title such as "President" preceded the name
+    after_article: bool = False  # "a"/"the" preceded the name: a thing, not a person
+
+
+def collapse_whitespace(text: str) -> str:
+    """The text with each whitespace run (newlines included) turned into one space."""
+    return " ".join(text.split())
+
+
+def trim_span(text: str, start: int, end: int) -> tuple[int, int, bool]:
+    """(start, end, titled) of the name inside a span: no quotes, possessive, leading "the", title or spaces."""
+    titled = False
+    while True:
+        before = (start, end)
+        while start < end and (text[start].isspace() or text[start] in OPENERS):
+            start += 1
+        while end > start and (text[end - 1].isspace() or text[end - 1] in CLOSERS):
+            end -= 1
+        possessive = POSSESSIVE.search(text, start, end)
+        if possessive and possessive.start() > start:
+            end = possessive.start()
+        the = LEADING_THE.match(text, start, end)
+        if the and the.end() < end:
+            start = the.end()
+        title = LEADING_TITLE.match(text, start, end)
+        if title and title.end() < end:
+            start, titled = title.end(), True
+        if (start, end) == before:
+            return start, end, titled
+
+
+def repair_span(text: str, start: int, end: int) -> int:
+    """The end of a span the model cut short: over a hyphenated tail or past a dangling "of"/"and"."""
+    hyphen_tail = HYPHEN_TAIL.match(text, end)
+    if hyphen_tail and end > start and text[end - 1].isalnum():
+        end = hyphen_tail.end()
+    connector = CONNECTOR_END.search(text, start, end)
+    if connector:
+        next_word = NEXT_WORD.match(text, end)
+        end = next_word.end() if next_word else connector.start()
+    return end
+
+
+def is_junk(text: str, start: int, end: int) -> bool:
+    """True for spans that are not names: empty, no capital letter ("n’t"), or a wire or photo credit."""
+    surface = text[start:end]
+    if not any(ch.isupper() for ch in surface):
+        return True
+    if surface.isupper() and surface in WIRE_AGENCIES:
+        return True
+    return PHOTO_CREDIT_BEFORE.search(text, max(0, start - 20), start) is not None
+
+
+def normalise_spans(text: str, spans: Iterable[Span]) -> list[Mention]:
+    """The kept, trimmed, repaired, non-overlapping mentions of `spans`, in text order."""
+    mentions: list[Mention] = []
+    taken_until = 0
+    for start, end, label in sorted(spans):
+        if label not in KEPT_LABELS:
+            continue
+        end = repair_span(text, start, end)
+        start, end, titled = trim_span(text, start, end)
+        if start >= end or start < taken_until or is_junk(text, start, end):
+            continue
+        context = text[max(0, start - 40):start]
+        mentions.append(Mention(
+            start, end, label, name=collapse_whitespace(text[start:end]),
+            titled=titled or TITLE_BEFORE.search(context) is not None,
+            after_article=ARTICLE_BEFORE.search(context) is not None))
+        taken_until = end
+    return mentions
+
+
+def known_name_spans(text: str, taken: Sequence[Mention]) -> list[Mention]:
+    """Mentions of the lexicon's names that the model missed (those not overlapping `taken`)."""
+    found: list[Mention] = []
+    for match in KNOWN_SURFACE.finditer(text):
+        start, end = match.span()
+        if any(m.start < end and start < m.end for m in taken):
+            continue
+        canonical = CANONICAL_BY_SURFACE[match.group()]
+        found.append(Mention(start, end, KNOWN_ENTITIES[canonical].label, name=match.group()))
+    return found
+
+
+# Longest surface first so "United States of America" wins over "United States"; word edges on both sides.
+KNOWN_SURFACE = re.compile(
+    r"(?<![\w.\-])(?:" + "|".join(re.escape(s) for s in sorted(CANONICAL_BY_SURFACE, key=len, reverse=True))
+    + r")(?![\w\-]|\.\w)")

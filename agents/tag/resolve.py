@@ -1,0 +1,127 @@
+"""Document-level consistency: one canonical name and one label per entity within an article.
+
+Surnames and partial names resolve to the article's person full name that contains them as whole tokens
+("Trump" → "Donald Trump", "Kim" → "Kim Jong Un"), never across different full names ("Ivanka Trump" stays
+herself). A bare surname matching several full names goes to the one mentioned most; on a tie it stays as
+written, because guessing would merge two people and an alert on the wrong person is worse than a short name.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import replace
+from typing import Iterable, Sequence
+
+from agents.tag.lexicon import CANONICAL_BY_SURFACE, KNOWN_ENTITIES
+from agents.tag.normalise import Mention, Span, known_name_spans, normalise_spans
+from streams.records import EntityMention
+
+# The stock models tag a person's surname ORG about as often as PERSON; both may stand for a person.
+SURNAME_LABELS: frozenset[str] = frozenset({"PERSON", "ORG"})
+
+
+def resolve_entities(text: str, spans: Iterable[Span]) -> list[EntityMention]:
+    """The article's entity mentions from raw `(start, end, label)` spans, trimmed, resolved and relabelled."""
+    mentions = normalise_spans(text, spans)
+    mentions = sorted(mentions + known_name_spans(text, mentions), key=lambda m: m.start)
+    mentions = split_compounds(text, mentions)
+    canonicals = canonical_names(mentions)
+    labels = canonical_labels(mentions, canonicals)
+    return [
+        EntityMention(start=m.start, end=m.end, text=text[m.start:m.end], label=labels[c], canonical=c)
+        for m, c in zip(mentions, canonicals)
+        if c in labels
+    ]
+
+
+def split_compounds(text: str, mentions: Sequence[Mention]) -> list[Mention]:
+    """Mentions with "Trump-Kim" split into "Trump" and "Kim" when every part is a name used elsewhere."""
+    other_tokens = Counter(token for m in mentions for token in m.name.split())
+    result: list[Mention] = []
+    for m in mentions:
+        parts = m.name.split("-")
+        if (" " in m.name or len(parts) < 2
+                or not all(p[:1].isupper() and other_tokens[p] > 0 for p in parts)):
+            result.append(m)
+            continue
+        offset = m.start
+        for part in parts:
+            result.append(replace(m, start=offset, end=offset + len(part), name=part))
+            offset += len(part) + 1
+    return result
+
+
+def _contains(longer: Sequence[str], shorter: Sequence[str]) -> bool:
+    """True if `shorter` occurs in `longer` as a contiguous run of whole tokens."""
+    width = len(shorter)
+    return any(list(longer[i:i + width]) == list(shorter) for i in range(len(longer) - width + 1))
+
+
+def _is_full_name(name: str) -> bool:
+    return sum(token[:1].isupper() for token in name.split()) >= 2
+
+
+def canonical_names(mentions: Sequence[Mention]) -> list[str]:
+    """The canonical name of each mention: the lexicon's name, else the person full name it is part of."""
+    bases = [CANONICAL_BY_SURFACE.get(m.name, m.name) for m in mentions]
+    full_names = {b for b, m in zip(bases, mentions) if m.label == "PERSON" and _is_full_name(b)}
+    tokens = {name: name.split() for name in full_names}
+    widest = [f for f in full_names if not any(g != f and _contains(tokens[g], tokens[f]) for g in full_names)]
+    # An ORG-tagged surname counts only if the article also calls it a person somewhere ("Bloomberg" the
+    # agency must not become "Michael Bloomberg" just because he is mentioned too).
+    person_bases = {b for b, m in zip(bases, mentions) if m.label == "PERSON" or m.titled}
+    base_counts = Counter(bases)
+    weight = {f: sum(base_counts[g] for g in full_names if _contains(tokens[f], tokens[g])) for f in widest}
+
+    def resolve(base: str, label: str) -> str:
+        if base not in full_names and (label not in SURNAME_LABELS or base not in person_bases):
+            return base
+        parts = base.split()
+        candidates = sorted((weight[f] for f in widest if f != base and _contains(tokens[f], parts)), reverse=True)
+        if not candidates or (len(candidates) > 1 and candidates[0] == candidates[1]):
+            return base
+        return next(f for f in widest if f != base and _contains(tokens[f], parts) and weight[f] == candidates[0])
+
+    return [resolve(b, m.label) for b, m in zip(bases, mentions)]
+
+
+def canonical_labels(mentions: Sequence[Mention], canonicals: Sequence[str]) -> dict[str, str]:
+    """One label per canonical name; canonicals that are not entities at all (see below) get none."""
+    grouped: dict[str, list[Mention]] = defaultdict(list)
+    for m, c in zip(mentions, canonicals):
+        grouped[c].append(m)
+    labels: dict[str, str] = {}
+    for canonical, group in grouped.items():
+        if canonical in KNOWN_ENTITIES:
+            labels[canonical] = KNOWN_ENTITIES[canonical].label
+        elif _is_full_name(canonical) and any(m.label == "PERSON" for m in group):
+            labels[canonical] = "PERSON"
+        elif _looks_like_a_thing(canonical, group):
+            continue
+        else:
+            labels[canonical] = _majority_label(canonical, group)
+    return labels
+
+
+def _looks_like_a_thing(canonical: str, group: Sequence[Mention]) -> bool:
+    """True for a one-word "person" the text treats as a thing: never titled, once after "a"/"the".
+
+    The stock models tag capitalised nouns PERSON ("at the Border", "a Twitter post"); people's names do not take
+    articles, and a real person named by one word is introduced with a title ("President Xi").
+    """
+    return (" " not in canonical
+            and all(m.label == "PERSON" for m in group)
+            and not any(m.titled for m in group)
+            and any(m.after_article for m in group))
+
+
+def _majority_label(canonical: str, group: Sequence[Mention]) -> str:
+    """The most frequent label; ties go to the label of the mentions written as the canonical name itself."""
+    counts = Counter(m.label for m in group)
+    top = max(counts.values())
+    tied = [label for label, n in counts.items() if n == top]
+    if len(tied) == 1:
+        return tied[0]
+    full_name_labels = Counter(m.label for m in group if m.name == canonical and m.label in tied)
+    if full_name_labels:
+        return full_name_labels.most_common(1)[0][0]
+    return next(m.label for m in group if m.label in tied)

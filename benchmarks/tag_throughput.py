@@ -1,0 +1,84 @@
+"""Throughput of `tag_texts` against plain `nlp.pipe` on real newswire: what normalisation costs on top of NER.
+
+    .venv/bin/python benchmarks/tag_throughput.py [--articles 2000] [--runs 3] [--data PATH]
+
+Both sides use the same pipeline (`load_ner(settings.spacy_model)`), the same texts and `settings.tag_batch_size`;
+figures are medians of `--runs` runs after one warm-up batch.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from spacy.language import Language
+
+from agents.tag.core import load_ner, tag_texts
+from streams.settings import Settings
+
+REUTERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "reuters21578" / "reuters21578.jsonl.gz"
+
+
+def reuters_bodies(path: Path, limit: int) -> list[str]:
+    """The first `limit` non-empty Reuters-21578 bodies, as given."""
+    bodies: list[str] = []
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            body = json.loads(line).get("body") or ""
+            if body.strip():
+                bodies.append(body)
+                if len(bodies) == limit:
+                    break
+    return bodies
+
+
+def plain_pipe(nlp: Language, texts: Sequence[str], batch_size: int) -> None:
+    """The baseline: NER alone, reading each doc's entity spans so both sides touch `doc.ents`."""
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        _ = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+def median_seconds(run: Callable[[], object], runs: int) -> float:
+    """Median wall time of `runs` calls of `run`."""
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=REUTERS)
+    args = parser.parse_args(argv)
+    if not args.data.exists():
+        print(f"skipped: needs {args.data} (the shared Reuters-21578 data set); it is not on this machine")
+        return 0
+
+    settings = Settings.from_env()
+    texts = reuters_bodies(args.data, args.articles)
+    words = sum(len(t.split()) for t in texts)
+    nlp = load_ner(settings.spacy_model)
+    tag_texts(nlp, texts[: settings.tag_batch_size], settings.tag_batch_size)  # warm-up
+
+    batch = settings.tag_batch_size
+    plain = median_seconds(lambda: plain_pipe(nlp, texts, batch), args.runs)
+    tagged = median_seconds(lambda: tag_texts(nlp, texts, batch), args.runs)
+    print(f"{len(texts)} Reuters bodies, {words} words; model {settings.spacy_model} pipes {nlp.pipe_names}; "
+          f"batch {batch}; median of {args.runs} runs")
+    for name, seconds in (("nlp.pipe", plain), ("tag_texts", tagged)):
+        print(f"{name:>10}: {seconds:6.2f} s  {len(texts) / seconds:7.1f} articles/s  {words / seconds:9.0f} words/s")
+    print(f"normalisation overhead: {100 * (tagged - plain) / plain:+.1f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""The dedup core: duplicates, updates, same-story rewrites and new stories, on synthetic text and the seeds."""
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import subprocess
+import sys
+from collections.abc import Iterator, MutableMapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import pytest
+
+from agents.dedup.core import DedupIndex, Thresholds, dedup_verdict
+from agents.dedup.sentences import split_sentences
+from agents.dedup.signatures import minhash_signature
+from streams.records import CleanArticle, DedupVerdict, RawArticle
+from tests.conftest import shared_data
+
+T0 = datetime(2019, 6, 29, 8, 0, tzinfo=timezone.utc)
+
+REPORT = [
+    "The central bank of Freedonia raised its main interest rate by half a percentage point on Tuesday, "
+    "its third increase this year, as inflation climbed to the highest level in a decade.",
+    "Governor Alma Rivera said the bank was ready to act again if price pressures did not ease. "
+    "Economists surveyed before the decision had expected a smaller move of a quarter point.",
+    "The currency strengthened against the dollar after the announcement, while government bond yields rose "
+    "sharply across the curve. Shares of local lenders gained in afternoon trading.",
+]
+REVISION_SENTENCE = "Finance Minister Tomas Brandt welcomed the decision in a statement issued late on Tuesday evening."
+REWRITE = [
+    "Freedonia's central bank lifted its benchmark rate by 50 basis points on Tuesday, the third hike of the year, "
+    "with inflation at a ten-year high.",
+    "Rivera, the governor, told reporters that policy makers would move again should price pressures persist, "
+    "surprising economists who had forecast a quarter-point increase.",
+    "The local currency rallied versus the dollar and bond yields jumped; bank shares rose in the afternoon.",
+]
+UNRELATED = [
+    "Heavy rain flooded parts of the northern coast over the weekend, forcing hundreds of families to leave "
+    "their homes and closing the main highway for two days.",
+    "Rescue teams used boats to reach villages cut off by the water, and the weather service warned of more "
+    "storms later in the week.",
+]
+
+
+def article(article_id: str, paragraphs: list[str], source: str | None = "Wire A",
+            published: datetime | None = T0, title: str = "Freedonia raises rates") -> CleanArticle:
+    """A clean article as the clean stage would emit it."""
+    return CleanArticle(id=article_id, title=title, paragraphs=paragraphs, source=source, published=published)
+
+
+def new_index(**tables: MutableMapping[str, Any]) -> DedupIndex:
+    """A dedup index over plain dicts (or the given mappings) with the default thresholds."""
+    return DedupIndex(tables.get("verdicts", {}), tables.get("exact", {}), tables.get("bands", {}),
+                      tables.get("articles", {}), tables.get("stories", {}), Thresholds())
+
+
+def index_with(*articles: CleanArticle) -> DedupIndex:
+    """A fresh index that has already judged `articles`, in order."""
+    index = new_index()
+    for earlier in articles:
+        index.judge(earlier)
+    return index
+
+
+class AssignmentOnlyTable(MutableMapping[str, Any]):
+    """Behaves like a Faust table: reads return copies, so only `table[key] = value` persists anything."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        return orjson.loads(self._data[key])
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = orjson.dumps(value)  # also proves the value is JSON-serialisable
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+# --- synthetic articles ---------------------------------------------------------------------------------------
+
+def test_same_text_twice_is_a_duplicate_of_the_first() -> None:
+    index = index_with(article("a1", REPORT))
+    verdict = dedup_verdict(article("a2", REPORT, source="Wire B"), index)
+    assert (verdict.kind, verdict.matched_id, verdict.story_id, verdict.similarity) == ("duplicate", "a1", "a1", 1.0)
+
+
+def test_whitespace_and_punctuation_differences_are_a_duplicate() -> None:
+    reformatted = [p.replace(", ", " ,  ").replace(".", "!").upper() for p in REPORT]
+    verdict = index_with(article("a1", REPORT)).judge(article("a2", ["\n".join(reformatted)]))
+    assert (verdict.kind, verdict.similarity) == ("duplicate", 1.0)
+
+
+def test_last_word_changed_is_a_near_duplicate() -> None:
+    edited = [*REPORT[:2], REPORT[2].replace("afternoon trading.", "afternoon deals.")]
+    verdict = index_with(article("a1", REPORT)).judge(article("a2", edited, source="Wire B"))
+    assert verdict.kind == "duplicate"
+    assert verdict.matched_id == "a1"
+    assert 0.9 <= verdict.similarity < 1.0
+
+
+def test_same_source_revision_is_an_update_carrying_only_the_added_sentence() -> None:
+    revised = [*REPORT[:2], REVISION_SENTENCE, REPORT[2]]
+    verdict = index_with(article("a1", REPORT)).judge(article("a2", revised, published=T0 + timedelta(hours=2)))
+    assert (verdict.kind, verdict.matched_id, verdict.story_id) == ("update", "a1", "a1")
+    assert verdict.added_sentences == [REVISION_SENTENCE]
+
+
+def test_update_matches_the_latest_version_from_that_source() -> None:
+    v2 = [*REPORT, REVISION_SENTENCE]
+    v3 = [*v2, "Analysts at two banks said they now expect a further increase in September."]
+    index = index_with(article("a1", REPORT, source="Wire A"), article("a2", v2, source="wire a"))
+    verdict = index.judge(article("a3", v3, source="WIRE A"))
+    assert (verdict.kind, verdict.matched_id, verdict.story_id) == ("update", "a2", "a1")
+    assert verdict.added_sentences == [v3[-1]]
+
+
+def test_other_source_rewrite_joins_the_story() -> None:
+    verdict = index_with(article("a1", REPORT)).judge(article("b1", REWRITE, source="Wire B"))
+    assert (verdict.kind, verdict.matched_id, verdict.story_id) == ("same_story", "a1", "a1")
+    assert verdict.similarity >= 0.2
+    assert verdict.added_sentences  # a rewrite says things in new words
+
+
+def test_rewrite_without_a_source_joins_the_story_and_is_not_an_update() -> None:
+    verdict = index_with(article("a1", REPORT)).judge(article("b1", REWRITE, source=None))
+    assert verdict.kind == "same_story"
+
+
+def test_unrelated_article_is_a_new_story() -> None:
+    verdict = index_with(article("a1", REPORT)).judge(article("c1", UNRELATED, title="Floods"))
+    assert verdict == DedupVerdict(kind="new", story_id="c1")
+
+
+def test_rewrite_published_outside_the_window_is_a_new_story() -> None:
+    index = index_with(article("a1", REPORT))
+    verdict = index.judge(article("b1", REWRITE, source="Wire B", published=T0 + timedelta(hours=73)))
+    assert (verdict.kind, verdict.story_id) == ("new", "b1")
+
+
+def test_unknown_publish_time_has_no_window() -> None:
+    verdict = index_with(article("a1", REPORT)).judge(article("b1", REWRITE, source="Wire B", published=None))
+    assert verdict.kind == "same_story"
+
+
+def test_first_article_of_a_story_is_new_and_recorded() -> None:
+    index = new_index()
+    assert index.judge(article("a1", REPORT)) == DedupVerdict(kind="new", story_id="a1")
+    story = index.stories["a1"]
+    assert (story["versions"], story["sources"], story["headline"]) == (["a1"], ["Wire A"], "Freedonia raises rates")
+    assert index.articles["a1"]["story_id"] == "a1"
+    assert len(index.articles["a1"]["shingle_sig"]) == len(index.articles["a1"]["content_sig"]) == 128
+
+
+def test_state_is_persisted_only_by_assignment() -> None:
+    tables = {name: AssignmentOnlyTable() for name in ("exact", "bands", "articles", "stories")}
+    index = new_index(**tables)
+    verdicts = [index.judge(a) for a in (
+        article("a1", REPORT), article("a2", [*REPORT, REVISION_SENTENCE]),
+        article("b1", REWRITE, source="Wire B"), article("a3", REPORT, source="Wire C"))]
+    assert [v.kind for v in verdicts] == ["new", "update", "same_story", "duplicate"]
+    assert tables["stories"]["a1"]["versions"] == ["a1", "a2", "b1"]
+    assert tables["stories"]["a1"]["sources"] == ["Wire A", "Wire B"]
+
+
+def test_same_input_order_gives_the_same_verdicts_and_state() -> None:
+    stream = [article("a1", REPORT), article("c1", UNRELATED), article("b1", REWRITE, source="Wire B"),
+              article("a2", [*REPORT, REVISION_SENTENCE])]
+    first, second = new_index(), new_index()
+    assert [first.judge(a) for a in stream] == [second.judge(a) for a in stream]
+    assert (first.bands, first.articles, first.stories) == (second.bands, second.articles, second.stories)
+
+
+def test_signatures_are_stable_across_processes() -> None:
+    code = "from agents.dedup.signatures import minhash_signature; print(minhash_signature([b'kim', b'trump']))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(other.stdout) == minhash_signature([b"kim", b"trump"])
+
+
+def test_expire_forgets_old_articles_and_stories() -> None:
+    later = T0 + timedelta(days=5)
+    index = index_with(article("old", REPORT, published=T0), article("fresh", UNRELATED, published=later))
+    assert index.expire(before=T0 + timedelta(days=1)) == 1
+    assert set(index.articles) == {"fresh"} and set(index.stories) == {"fresh"}
+    assert all(ids == ["fresh"] for ids in index.bands.values())
+    assert list(index.exact.values()) == ["fresh"]
+    assert index.judge(article("again", REPORT, published=later)).kind == "new"
+
+
+@pytest.mark.parametrize(("paragraph", "expected"), [
+    ("U.S. President Donald Trump spoke. He left.", ["U.S. President Donald Trump spoke.", "He left."]),
+    ("“I’d love to say hello,” he said. “Let’s see.” Then Mr. Moon spoke!",
+     ["“I’d love to say hello,” he said.", "“Let’s see.”", "Then Mr. Moon spoke!"]),
+    ("Rates rose 1.5 pct. Is that a lot? Yes", ["Rates rose 1.5 pct.", "Is that a lot?", "Yes"]),
+])
+def test_sentence_splitter(paragraph: str, expected: list[str]) -> None:
+    assert split_sentences(paragraph) == expected
+
+
+# --- the seeds, through the clean stage ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def seed_articles(seed_paths: list) -> list[CleanArticle]:
+    """Bloomberg v1, Bloomberg v2, the other outlet's article: the clean stage's output for the two seeds."""
+    clean = pytest.importorskip("agents.clean.core", reason="the clean stage (agents/clean/core.py) is not written yet")
+    cleaned = [a for path in seed_paths
+               for a in clean.clean_article(RawArticle(text=path.read_text(encoding="utf-8"), origin=str(path)))]
+    assert len(cleaned) == 3, [a.title for a in cleaned]
+    return cleaned
+
+
+def test_seed_versions_and_other_outlet_form_one_story(seed_articles: list[CleanArticle]) -> None:
+    v1, v2, other = seed_articles
+    index = new_index()
+    assert index.judge(v1).kind == "new"
+    update = index.judge(v2)
+    assert (update.kind, update.matched_id, update.story_id) == ("update", v1.id, v1.id)
+    added = " ".join(update.added_sentences)
+    assert "Ko Min-jung" in added or "Yonhap" in added
+    joined = index.judge(other)
+    assert (joined.kind, joined.story_id) == ("same_story", v1.id)
+    for seed in seed_articles:
+        reingested = seed.derive(ingested_at=seed.ingested_at + 60.0)
+        assert index.judge(reingested).kind == "duplicate"
+
+
+def test_replayed_delivery_gets_its_first_verdict(seed_articles: list[CleanArticle]) -> None:
+    v1, v2, _ = seed_articles
+    index = new_index()
+    first = [index.judge(v1), index.judge(v2)]
+    assert [index.judge(v1), index.judge(v2)] == first
+    assert [v.kind for v in first] == ["new", "update"]
+
+
+# --- real wire copy ---------------------------------------------------------------------------------------------
+
+def reuters_articles(limit: int) -> list[CleanArticle]:
+    """The first `limit` Reuters-21578 bodies by date, paragraphs split where the wire indents."""
+    path = shared_data("reuters21578/reuters21578.jsonl.gz")
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        records = [r for r in map(json.loads, lines) if r.get("body") and r.get("date")]
+    records.sort(key=lambda r: (r["date"], r["newid"]))
+    return [CleanArticle(id=str(r["newid"]), title=r.get("title") or "", source="Reuters",
+                         paragraphs=[" ".join(p.split())
+                                     for p in r["body"].removesuffix("Reuter\n&#3;").split("\n    ")],
+                         published=datetime.fromisoformat(r["date"]).replace(tzinfo=timezone.utc))
+            for r in records[:limit]]
+
+
+def test_reuters_identical_bodies_are_duplicates() -> None:
+    articles = reuters_articles(1000)
+    index = new_index()
+    first_with_body: dict[str, str] = {}
+    for wire in articles:
+        verdict = index.judge(wire)
+        body = " ".join(wire.body.split())
+        if body in first_with_body:
+            assert (verdict.kind, verdict.matched_id) == ("duplicate", first_with_body[body]), wire.id
+        first_with_body.setdefault(body, wire.id)
+    assert len(first_with_body) < len(articles)  # the sample does hold identical bodies
