@@ -23,6 +23,7 @@ def build_stage_app(stage: str, settings: Settings) -> faust.App:
 
 def run_worker(stage: str, settings: Settings) -> None:
     """Run `stage` until the process is told to stop (SIGINT/SIGTERM); returns after a clean shutdown."""
+    (settings.data_dir / "faust" / stage).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = build_stage_app(stage, settings)
     log.info("worker starting", extra={"stage": stage, "settings": settings.redacted()})
     worker = faust.Worker(app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level),

@@ -23,7 +23,7 @@ class TopicSpec:
 
 
 TOPIC_SPECS: dict[str, TopicSpec] = {
-    "raw": TopicSpec("articles.raw", "producer's article id, or none: clean is stateless", None),
+    "raw": TopicSpec("articles.raw", "the ingest run or feed: its articles keep their order to dedup", None),
     "clean": TopicSpec("articles.clean", f"`{DEDUP_SHARD_KEY}`: the dedup index shard", CleanArticle),
     "deduped": TopicSpec("articles.deduped", "story_id: one story's articles stay in order", DedupedArticle),
     "tagged": TopicSpec("articles.tagged", "story_id: alert state per story lives on one partition", TaggedArticle),

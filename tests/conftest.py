@@ -70,11 +70,13 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
     def spawn(stage: str, settings: Settings, **extra_env: str) -> subprocess.Popen[bytes]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in settings.__dict__.items()})
-        environ.update({f"{ENV_PREFIX}WEB_PORT": str(free_port()), **extra_env})
+        web_port = free_port()
+        environ.update({f"{ENV_PREFIX}WEB_PORT": str(web_port), **extra_env})
         log = open(tmp_path / f"{stage}-{len(started)}.log", "wb")
         process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO,
                                    env=environ, stdout=log, stderr=subprocess.STDOUT)
         process.log_path = log.name  # type: ignore[attr-defined]
+        process.web_port = web_port  # type: ignore[attr-defined]
         started.append(process)
         return process
 

@@ -24,8 +24,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         DEDUP_VERDICTS.labels(kind)
 
     def table(name: str) -> faust.Table:
-        return app.Table(f"dedup-{name}", default=None, partitions=settings.partitions, key_type=str,
-                         value_serializer="json")
+        return app.Table(f"dedup-{name}", default=None, partitions=settings.partitions, key_type=str)
 
     index = DedupIndex(table("verdicts"), table("exact"), table("bands"), table("articles"), table("stories"),
                        Thresholds.from_settings(settings))

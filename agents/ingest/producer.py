@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,13 +41,18 @@ def kafka_producer(settings: Settings) -> AIOKafkaProducer:
 
 async def ingest_paths(paths: Iterable[Path], settings: Settings,
                        producer: AIOKafkaProducer | None = None) -> IngestReport:
-    """Send every article under `paths` to the raw topic, in file order; returns the counts."""
+    """Send every article under `paths` to the raw topic, in file order; returns the counts.
+
+    Every message of one run carries the run's key, so they share a partition and reach dedup in the order given
+    (which decides what is an update of what); separate ingest runs and feeds spread across partitions.
+    """
     own_producer = producer is None
     producer = producer or kafka_producer(settings)
     if own_producer:
         await producer.start()
     raw_topic, dead_topic = topic_name(settings, "raw"), topic_name(settings, "deadletter")
     report = IngestReport()
+    run_key = f"ingest-{uuid.uuid4().hex[:12]}".encode()
     try:
         for message in raw_messages(paths):
             ARTICLES.labels(STAGE, "in").inc()
@@ -59,7 +65,7 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings,
                 report.dead_lettered += 1
                 continue
             with stage_timer(STAGE):
-                await producer.send(raw_topic, message.value, key=message.key.encode() if message.key else None)
+                await producer.send(raw_topic, message.value, key=run_key)
             ARTICLES.labels(STAGE, "out").inc()
             report.sent += 1
         await producer.flush()
