@@ -51,6 +51,7 @@ def test_seeds_through_four_worker_processes(spawn_worker, pipeline_settings: Se
                         ("North Korea", "GPE"), ("South Korea", "GPE")]:
         assert (name, label) in canonical
     assert any(name == "Demilitarized Zone" for name, _ in canonical)
+    assert all("Donald Trump" in {e["canonical"] for e in t["entities"]} for t in tagged)  # never a bare "Trump"
 
     # Alerts are keyed by idempotency key, so their order across partitions is not the articles' order.
     alerts = read_topic_sync(pipeline_settings, "alerts", 3, timeout=30)

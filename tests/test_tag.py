@@ -238,11 +238,28 @@ def test_surname_matching_several_full_names_goes_to_the_most_mentioned() -> Non
     assert found[-1].canonical == "Donald Trump"
 
 
-def test_surname_tied_between_full_names_stays_as_written() -> None:
-    text = "Rachel Lee and Jihye Lee wrote. Lee said."
-    found = resolve_entities(text, spans(text, ("Rachel Lee", "PERSON"), ("Jihye Lee", "PERSON")) +
-                             [(32, 35, "PERSON")])
-    assert [m.canonical for m in found] == ["Rachel Lee", "Jihye Lee", "Lee"]
+def test_surname_tied_between_full_names_goes_to_the_one_named_first() -> None:
+    text = "Donald Trump spoke. His daughter, Ivanka Trump, agreed. Trump said."
+    said = text.rindex("Trump")
+    found = resolve_entities(text, spans(text, ("Donald Trump", "PERSON"), ("Ivanka Trump", "PERSON")) +
+                             [(said, said + 5, "PERSON")])
+    assert [m.canonical for m in found] == ["Donald Trump", "Ivanka Trump", "Donald Trump"]
+
+
+def test_surname_goes_to_the_full_name_mentioned_most() -> None:
+    text = "Jihye Lee wrote. Rachel Lee and Rachel Lee said. Lee added."
+    added = text.rindex("Lee")
+    found = resolve_entities(text, spans(text, ("Jihye Lee", "PERSON"), ("Rachel Lee", "PERSON"))
+                             + [(added, added + 3, "PERSON")])
+    assert [m.canonical for m in found][-1] == "Rachel Lee"
+
+
+def test_headline_merge_is_cut_back_to_the_name_the_body_uses() -> None:
+    text = "Trump Invites Kim to the Border\n\nDonald Trump invited Kim. Trump said so."
+    said = text.rindex("Trump")
+    found = resolve_entities(text, spans(text, ("Trump Invites", "PERSON"), ("Donald Trump", "PERSON"))
+                             + [(said, said + 5, "PERSON")])
+    assert [(m.text, m.canonical) for m in found][0] == ("Trump", "Donald Trump")
 
 
 def test_org_tagged_name_never_called_a_person_is_not_merged_into_one() -> None:

@@ -2,8 +2,9 @@
 
 Surnames and partial names resolve to the article's person full name that contains them as whole tokens
 ("Trump" → "Donald Trump", "Kim" → "Kim Jong Un"), never across different full names ("Ivanka Trump" stays
-herself). A bare surname matching several full names goes to the one mentioned most; on a tie it stays as
-written, because guessing would merge two people and an alert on the wrong person is worse than a short name.
+herself). A bare surname matching several full names goes to the one mentioned most; on a tie, to the one named
+first, because news style introduces the story's subject by full name before anyone who shares the surname
+("Donald Trump" … "His daughter, Ivanka Trump" … "Trump said").
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def resolve_entities(text: str, spans: Iterable[Span]) -> list[EntityMention]:
     mentions = normalise_spans(text, spans)
     mentions = sorted(mentions + known_name_spans(text, mentions), key=lambda m: m.start)
     mentions = split_compounds(text, mentions)
+    mentions = trim_headline_merges(text, mentions)
     canonicals = canonical_names(mentions)
     labels = canonical_labels(mentions, canonicals)
     return [
@@ -50,6 +52,30 @@ def split_compounds(text: str, mentions: Sequence[Mention]) -> list[Mention]:
     return result
 
 
+def trim_headline_merges(text: str, mentions: Sequence[Mention]) -> list[Mention]:
+    """Headline mentions cut back to the name the body uses: "Trump Invites" → "Trump".
+
+    Title case capitalises every word of a headline, and the models then read a capitalised verb as part of the
+    name before it. A headline mention written nowhere else whose leading words are a name used in the body is
+    cut to those words.
+    """
+    headline_end = text.find("\n")
+    if headline_end < 0:
+        return list(mentions)
+    body_names = Counter(m.name for m in mentions if m.start > headline_end)
+    result: list[Mention] = []
+    for m in mentions:
+        tokens = m.name.split()
+        if m.end <= headline_end and len(tokens) > 1 and body_names[m.name] == 0:
+            prefix = next((" ".join(tokens[:n]) for n in range(len(tokens) - 1, 0, -1)
+                           if body_names[" ".join(tokens[:n])]), None)
+            written = text[m.start:m.end]
+            if prefix is not None and written.startswith(prefix):
+                m = replace(m, end=m.start + len(prefix), name=prefix)
+        result.append(m)
+    return result
+
+
 def _contains(longer: Sequence[str], shorter: Sequence[str]) -> bool:
     """True if `shorter` occurs in `longer` as a contiguous run of whole tokens."""
     width = len(shorter)
@@ -72,14 +98,16 @@ def canonical_names(mentions: Sequence[Mention]) -> list[str]:
     base_counts = Counter(bases)
     weight = {f: sum(base_counts[g] for g in full_names if _contains(tokens[f], tokens[g])) for f in widest}
 
+    first_named = {b: i for i, b in reversed(list(enumerate(bases)))}
+
     def resolve(base: str, label: str) -> str:
         if base not in full_names and (label not in SURNAME_LABELS or base not in person_bases):
             return base
         parts = base.split()
-        candidates = sorted((weight[f] for f in widest if f != base and _contains(tokens[f], parts)), reverse=True)
-        if not candidates or (len(candidates) > 1 and candidates[0] == candidates[1]):
+        candidates = [f for f in widest if f != base and _contains(tokens[f], parts)]
+        if not candidates:
             return base
-        return next(f for f in widest if f != base and _contains(tokens[f], parts) and weight[f] == candidates[0])
+        return min(candidates, key=lambda f: (-weight[f], first_named.get(f, len(bases))))
 
     return [resolve(b, m.label) for b, m in zip(bases, mentions)]
 
