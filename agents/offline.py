@@ -100,7 +100,7 @@ def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
         else:
             articles.append(result)
     articles.sort(key=lambda a: a.published or _EARLIEST)  # stable: undated articles keep their input order
-    index = DedupIndex({}, {}, {}, {}, Thresholds.from_settings(settings))
+    index = DedupIndex({}, {}, {}, {}, {}, Thresholds.from_settings(settings))
     deduped = [DedupedArticle(article=a, verdict=index.judge(a)) for a in articles]
     nlp = load_ner(settings.spacy_model)
     rules = load_rules(settings.rules_file)

@@ -1,0 +1,75 @@
+"""Articles/s of each stage's pure core on Reuters-21578, median of several runs, and peak memory.
+
+    .venv/bin/python benchmarks/stage_cores.py [--articles 2000] [--runs 3]
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agents.alert.core import AlertLedger, alerts_for
+from agents.alert.rules import load_rules
+from agents.clean.core import clean_article
+from agents.dedup.core import DedupIndex, Thresholds
+from agents.tag.articles import tag_articles
+from agents.tag.core import load_ner
+from benchmarks.reuters import reuters_raw
+from streams.raw import raw_from_mapping
+from streams.records import DedupedArticle
+from streams.settings import Settings
+
+
+def timed(work: Callable[[], object], runs: int) -> tuple[float, object]:
+    """Median seconds of `runs` calls of `work`, and the last result."""
+    seconds, result = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = work()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds), result
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--articles", type=int, default=2000)
+    options.add_argument("--runs", type=int, default=3)
+    args = options.parse_args()
+    settings = Settings.from_env()
+    raws = [raw_from_mapping(r, max_bytes=settings.max_article_bytes) for r in reuters_raw(args.articles)]
+    n = len(raws)
+
+    clean_s, cleaned = timed(lambda: [a for raw in raws for a in clean_article(raw)], args.runs)
+    dedup_s, deduped = timed(lambda: _dedup(cleaned, settings), args.runs)
+    nlp = load_ner(settings.spacy_model)
+    tag_s, tagged = timed(lambda: tag_articles(nlp, deduped, settings.tag_batch_size), args.runs)
+    pipe_s, _ = timed(lambda: list(nlp.pipe([d.article.full_text for d in deduped], batch_size=settings.tag_batch_size)),
+                      args.runs)
+    rules = load_rules(settings.rules_file)
+    alert_s, _ = timed(lambda: _alert(tagged, rules), args.runs)
+
+    verdicts = {kind: sum(d.verdict.kind == kind for d in deduped) for kind in ("new", "duplicate", "update", "same_story")}
+    print(f"Reuters-21578, first {n} wires by date, median of {args.runs} runs, one process")
+    for stage, seconds in [("clean", clean_s), ("dedup", dedup_s), ("tag", tag_s), ("plain nlp.pipe", pipe_s),
+                           ("alert", alert_s)]:
+        print(f"  {stage:15} {n / seconds:9.0f} articles/s")
+    print(f"  tag / plain nlp.pipe throughput ratio: {pipe_s / tag_s:.2f} (duplicates skip the model)")
+    print(f"  verdicts: {verdicts}")
+    print(f"  peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+def _dedup(cleaned: list, settings: Settings) -> list[DedupedArticle]:
+    index = DedupIndex({}, {}, {}, {}, {}, Thresholds.from_settings(settings))
+    return [DedupedArticle(article=a, verdict=index.judge(a)) for a in cleaned]
+
+
+def _alert(tagged: list, rules: object) -> int:
+    ledger = AlertLedger({})
+    return sum(ledger.first_time(a) for t in tagged for a in alerts_for(t, rules, now=0.0))
+
+
+if __name__ == "__main__":
+    main()
