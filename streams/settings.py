@@ -67,6 +67,9 @@ class Settings:
         shown = dataclasses.asdict(self)
         if shown["webhook_secret"]:
             shown["webhook_secret"] = "***"
+        if shown["webhook_url"]:  # paths and queries of webhook URLs often hold tokens: keep scheme and host
+            scheme, _, rest = shown["webhook_url"].partition("://")
+            shown["webhook_url"] = f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}/***"
         return {k: str(v) if isinstance(v, Path) else v for k, v in shown.items()}
 
 
