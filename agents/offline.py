@@ -38,30 +38,45 @@ def cleaned(paths: list[Path], settings: Settings) -> Iterator[tuple[str, CleanA
             yield message.origin, error
 
 
+class Rejects:
+    """Reports rejected input as JSON lines on stderr and counts it; the offline tools exit 1 when any was."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def report(self, origin: str, error: BadInput) -> None:
+        self.count += 1
+        sys.stderr.buffer.write(dumps({"path": origin, "reason": error.reason, "error": str(error)}) + b"\n")
+
+    def accepted(self, results: Iterator[tuple[str, CleanArticle | BadInput]]) -> Iterator[tuple[str, CleanArticle]]:
+        """The clean articles of `results`, reporting the rejects on the way."""
+        for origin, result in results:
+            if isinstance(result, BadInput):
+                self.report(origin, result)
+            else:
+                yield origin, result
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count else 0
+
+
 def _write(out: BinaryIO, obj: object) -> None:
     out.write(dumps(obj) + b"\n")
 
 
-def _report(origin: str, error: BadInput) -> None:
-    sys.stderr.buffer.write(dumps({"path": origin, "reason": error.reason, "error": str(error)}) + b"\n")
-
-
 def clean_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     """`wirewatch clean`: one cleaned article per line with its input `path`; rejects reported on stderr."""
-    failures = 0
-    for origin, result in cleaned(paths, settings):
-        if isinstance(result, BadInput):
-            _report(origin, result)
-            failures += 1
-        else:
-            _write(out, {"path": origin, **result.asdict()})
-    return 1 if failures else 0
+    rejects = Rejects()
+    for origin, article in rejects.accepted(cleaned(paths, settings)):
+        _write(out, {"path": origin, **article.asdict()})
+    return rejects.exit_code
 
 
 def tag_file(path: Path, settings: Settings, out: BinaryIO) -> int:
     """`wirewatch tag`: `{"id", "text"}` lines in, `{"id", "entities"}` lines out; offsets index the text as given."""
     nlp = load_ner(settings.spacy_model)
-    failures = 0
+    rejects = Rejects()
     batch: list[tuple[object, str]] = []
 
     def flush() -> None:
@@ -79,26 +94,19 @@ def tag_file(path: Path, settings: Settings, out: BinaryIO) -> int:
                 if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                     raise ValueError('expected an object with a string "text"')
             except ValueError as error:
-                _report(f"{path}:{number}", BadInput("invalid_line", str(error)))
-                failures += 1
+                rejects.report(f"{path}:{number}", BadInput("invalid_line", str(error)))
                 continue
             batch.append((obj.get("id"), obj["text"]))
             if len(batch) >= settings.tag_batch_size:
                 flush()
     flush()
-    return 1 if failures else 0
+    return rejects.exit_code
 
 
 def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     """`wirewatch process`: all four stages in one process, articles in publish-time order, one line each."""
-    articles: list[CleanArticle] = []
-    failures = 0
-    for origin, result in cleaned(paths, settings):
-        if isinstance(result, BadInput):
-            _report(origin, result)
-            failures += 1
-        else:
-            articles.append(result)
+    rejects = Rejects()
+    articles = [article for _, article in rejects.accepted(cleaned(paths, settings))]
     articles.sort(key=lambda a: a.published or _EARLIEST)  # stable: undated articles keep their input order
     index = DedupIndex({}, {}, {}, {}, {}, Thresholds.from_settings(settings))
     deduped = [DedupedArticle(article=a, verdict=index.judge(a)) for a in articles]
@@ -116,4 +124,4 @@ def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
             "alerts": [{"rule_id": a.rule_id, "trigger": a.trigger, "idempotency_key": a.idempotency_key,
                         "matched_entities": a.matched_entities} for a in raised],
         })
-    return 1 if failures else 0
+    return rejects.exit_code

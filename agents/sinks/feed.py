@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import faust
 from faust.types import StreamT
@@ -16,6 +17,7 @@ from streams.settings import Settings
 from streams.topics import Topics
 
 STAGE = "feed"
+Shown = TypeVar("Shown", bound=faust.Record)
 
 
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
@@ -23,28 +25,30 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     initialise_labels(STAGE)
     colour = sys.stdout.isatty()
 
-    @app.agent(topics.alerts, name="feed-alerts")
-    async def show_alerts(stream: StreamT[bytes]) -> AsyncIterator[str | DeadLetter]:
+    async def show(stream: StreamT[bytes], record_type: type[Shown],
+                   formatter: Callable[..., str]) -> AsyncIterator[str | DeadLetter]:
+        counts_articles = record_type is TaggedArticle  # alerts are shown too, but are not articles
         async for event in stream.events():
+            if counts_articles:
+                ARTICLES.labels(STAGE, "in").inc()
             try:
-                line = format_alert(decode_record(event.value, Alert), colour=colour)
-            except Exception as error:  # noqa: BLE001 — an unreadable alert is dead-lettered, the feed goes on
+                block = formatter(decode_record(event.value, record_type), colour=colour)
+            except Exception as error:  # noqa: BLE001 — an unreadable item is dead-lettered, the feed goes on
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
-            print(line, flush=True)
-            yield line
+            print(block, flush=True)
+            if counts_articles:
+                ARTICLES.labels(STAGE, "out").inc()
+            yield block
+
+    @app.agent(topics.alerts, name="feed-alerts")
+    async def show_alerts(stream: StreamT[bytes]) -> AsyncIterator[str | DeadLetter]:
+        async for shown in show(stream, Alert, format_alert):
+            yield shown
 
     @app.agent(topics.tagged, name="feed-articles")
     async def show_articles(stream: StreamT[bytes]) -> AsyncIterator[str | DeadLetter]:
-        async for event in stream.events():
-            ARTICLES.labels(STAGE, "in").inc()
-            try:
-                line = format_article(decode_record(event.value, TaggedArticle), colour=colour)
-            except Exception as error:  # noqa: BLE001 — an unreadable article is dead-lettered, the feed goes on
-                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
-                continue
-            print(line, flush=True)
-            ARTICLES.labels(STAGE, "out").inc()
-            yield line
+        async for shown in show(stream, TaggedArticle, format_article):
+            yield shown
 
     return show_articles
