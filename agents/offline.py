@@ -23,6 +23,7 @@ from streams.records import CleanArticle, DedupedArticle
 from streams.settings import Settings
 
 _EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+OUTPUT = "output"  # the offline tools' one sink: the lines they write
 
 
 def cleaned(paths: list[Path], settings: Settings) -> Iterator[tuple[str, CleanArticle | BadInput]]:
@@ -114,7 +115,9 @@ def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     rules = load_rules(settings.rules_file)
     ledger = AlertLedger({})
     for tagged in tag_articles(nlp, deduped, settings.tag_batch_size):
-        raised = [a for a in alerts_for(tagged, rules, now=time.time()) if ledger.first_time(a)]
+        raised = [a for a in alerts_for(tagged, rules, now=time.time()) if ledger.pending(a, [OUTPUT])]
+        for alert in raised:
+            ledger.mark_delivered(alert, OUTPUT, alert.created_at)
         _write(out, {
             "id": tagged.article.id, "title": tagged.article.title, "source": tagged.article.source,
             "published": tagged.article.published, "verdict": tagged.verdict.kind,

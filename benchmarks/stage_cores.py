@@ -67,8 +67,12 @@ def _dedup(cleaned: list, settings: Settings) -> list[DedupedArticle]:
 
 
 def _alert(tagged: list, rules: object) -> int:
-    ledger = AlertLedger({})
-    return sum(ledger.first_time(a) for t in tagged for a in alerts_for(t, rules, now=0.0))
+    ledger, raised = AlertLedger({}), 0
+    for alert in (a for t in tagged for a in alerts_for(t, rules, now=0.0)):
+        if ledger.pending(alert, ["topic"]):
+            ledger.mark_delivered(alert, "topic", alert.created_at)
+            raised += 1
+    return raised
 
 
 if __name__ == "__main__":

@@ -242,13 +242,17 @@ def test_what_counts_as_a_fact(sentence: str, is_fact: bool) -> None:
     assert fact_sentences([sentence], ["Donald Trump", "Trump", "Moon Jae-in"]) == ([sentence] if is_fact else [])
 
 
-def test_the_ledger_lets_each_alert_through_once(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
-    seen: dict[str, float] = {}
-    ledger = AlertLedger(seen)
+def test_the_ledger_keeps_what_each_sink_has(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
+    delivered: dict[str, float] = {}
+    ledger = AlertLedger(delivered)
     rules = load_rules(EXAMPLE_RULES)
     [story] = alerts_for(new_story, rules, now=10.0)
     [fact] = alerts_for(development(bloomberg, UPDATE_FACTS), rules, now=20.0)
-    assert ledger.first_time(story) is True
-    assert ledger.first_time(alerts_for(new_story, rules, now=30.0)[0]) is False  # a replay
-    assert ledger.first_time(fact) is True
-    assert seen == {story.idempotency_key: 10.0, fact.idempotency_key: 20.0}
+    assert ledger.pending(story, ["topic", "webhook"]) == ["topic", "webhook"]
+    ledger.mark_delivered(story, "topic", 11.0)
+    replay = alerts_for(new_story, rules, now=30.0)[0]  # the same article again, after a crash mid-delivery
+    assert ledger.pending(replay, ["topic", "webhook"]) == ["webhook"]
+    ledger.mark_delivered(replay, "webhook", 31.0)
+    assert ledger.pending(story, ["topic", "webhook"]) == []
+    assert ledger.pending(fact, ["topic"]) == ["topic"]
+    assert delivered == {f"{story.idempotency_key}:topic": 11.0, f"{story.idempotency_key}:webhook": 31.0}

@@ -77,21 +77,24 @@ def idempotency_key(rule_id: str, story_id: str, development: str) -> str:
 
 
 class AlertLedger:
-    """Remembers idempotency keys already raised, so an alert is never sent twice.
+    """Which sinks each alert has reached: at-least-once per sink, and never again once a sink has it.
 
-    `seen` maps key → first-seen time; in production it is the alert agent's Faust table (changelogged, so the
-    memory survives restarts and rebalances), in tests a dict.
+    `delivered` maps "{idempotency key}:{sink}" → time; in production it is the alert agent's Faust table
+    (changelogged, so it survives restarts and rebalances), in tests a dict. A sink is marked only once it has the
+    alert, so a crash mid-delivery means the replay delivers again, with the same idempotency key for the receiver
+    to drop the repeat; a replay after delivery sends nothing.
     """
 
-    def __init__(self, seen: MutableMapping[str, float]) -> None:
-        self.seen = seen
+    def __init__(self, delivered: MutableMapping[str, float]) -> None:
+        self.delivered = delivered
 
-    def first_time(self, alert: Alert) -> bool:
-        """True, and remember it, when `alert`'s key was never seen; False for a repeat."""
-        if alert.idempotency_key in self.seen:
-            return False
-        self.seen[alert.idempotency_key] = alert.created_at
-        return True
+    def pending(self, alert: Alert, sinks: Iterable[str]) -> list[str]:
+        """The sinks among `sinks` that do not have `alert` yet."""
+        return [sink for sink in sinks if f"{alert.idempotency_key}:{sink}" not in self.delivered]
+
+    def mark_delivered(self, alert: Alert, sink: str, at: float) -> None:
+        """Record that `sink` has `alert` (or, for a sink that gave up, that the dead-letter topic has it)."""
+        self.delivered[f"{alert.idempotency_key}:{sink}"] = at
 
 
 def _entity_names(article: TaggedArticle) -> set[str]:

@@ -106,7 +106,8 @@ class WebhookSink:
 
     async def deliver(self, alert: Alert) -> DeliveryResult:
         """POST `alert`, retrying connection errors, timeouts, 408, 429 and 5xx; the last failure is returned."""
-        body = codecs.dumps(alert)
+        # The alert's own fields only: Faust's "__faust" namespace marker means nothing to a receiver.
+        body = codecs.dumps(alert.asdict())
         result = DeliveryResult(False, 0, "not_attempted")
         for attempt in range(1, self.retries + 1):
             result, retry_after = await self._attempt(alert, body, attempt)

@@ -1,0 +1,186 @@
+"""Webhook alerts end to end: a real alert worker process posts to a real HTTP server on 127.0.0.1."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import orjson
+import pytest
+
+from agents.ingest.producer import ingest_paths
+from agents.sinks.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from streams.settings import Settings
+from tests.kafka_io import read_topic_sync
+
+pytestmark = pytest.mark.integration
+SECRET = "s3cret"
+TOKEN = "token=abc"
+SEED_ALERTS = 3  # the seeds raise korea-summit three times: new_story, then two new_development
+
+
+@dataclass(frozen=True)
+class Request:
+    """One POST the receiver got, and the status it answered."""
+
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    @property
+    def key(self) -> str:
+        return self.headers[IDEMPOTENCY_HEADER]
+
+
+class Receiver(ThreadingHTTPServer):
+    """A webhook receiver: answers request n with `statuses[n]` (the last entry repeats) and keeps every request."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free one
+        self.statuses = statuses
+        self.requests: list[Request] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/hook?{TOKEN}"
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        with self.lock:
+            status = self.statuses[min(len(self.requests), len(self.statuses) - 1)]
+            self.requests.append(Request(headers, body, status))
+        return status
+
+    def snapshot(self) -> list[Request]:
+        with self.lock:
+            return list(self.requests)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:  # noqa: N802 — the name http.server dispatches to
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status = self.server.answer(dict(self.headers.items()), body)
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 — keep pytest output quiet
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[[list[int]], Receiver]]:
+    """Start receivers in background threads; all are shut down after the test."""
+    started: list[Receiver] = []
+
+    def start(statuses: list[int]) -> Receiver:
+        server = Receiver(statuses)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
+def start_pipeline_with_webhook(spawn_worker, settings: Settings, url: str):
+    """Clean, dedup and tag workers, and an alert worker posting to `url`; returns the alert worker."""
+    for stage in ("clean", "dedup", "tag"):
+        spawn_worker(stage, settings)
+    return spawn_worker("alert", settings, WIREWATCH_WEBHOOK_URL=url, WIREWATCH_WEBHOOK_SECRET=SECRET,
+                        WIREWATCH_WEBHOOK_RETRIES="3")
+
+
+def wait_for(condition: Callable[[], bool], deadline: float) -> bool:
+    """Poll `condition` until it holds or the monotonic `deadline` passes; returns whether it held."""
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def stop(process) -> str:
+    """Stop a worker (SIGTERM) and return its whole log, shutdown lines included."""
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    return Path(process.log_path).read_text(encoding="utf-8", errors="replace")
+
+
+def test_alerts_reach_the_webhook_signed_once_each_after_a_retry(spawn_worker, pipeline_settings: Settings,
+                                                                 seed_paths, receiver) -> None:
+    hook = receiver([500, 200])
+    alert_worker = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url)
+    deadline = time.monotonic() + 90
+    asyncio.run(ingest_paths(seed_paths, pipeline_settings))
+
+    alerts = read_topic_sync(pipeline_settings, "alerts", SEED_ALERTS, timeout=deadline - time.monotonic())
+    assert len(alerts) == SEED_ALERTS, alerts
+    keys = {a["idempotency_key"] for a in alerts}
+    assert len(keys) == SEED_ALERTS
+
+    def all_delivered() -> bool:
+        return {r.key for r in hook.snapshot() if r.status == 200} >= keys
+
+    assert wait_for(all_delivered, deadline), [(r.key[:12], r.status) for r in hook.snapshot()]
+    requests = hook.snapshot()
+
+    # The first request got a 500 and was tried again with the same key; every other alert went through at once.
+    assert requests[0].status == 500
+    tries = Counter(r.key for r in requests)
+    assert tries == {**{key: 1 for key in keys}, requests[0].key: 2}
+    assert set(tries) == keys  # each key is an alert the alerts topic carries, and nothing else arrived
+
+    by_key = {a["idempotency_key"]: a for a in alerts}
+    for request in requests:
+        assert request.headers["Content-Type"] == "application/json"
+        assert verify_signature(SECRET, request.headers[TIMESTAMP_HEADER], request.body,
+                                request.headers[SIGNATURE_HEADER])
+        body = orjson.loads(request.body)
+        assert body["rule_id"] == "korea-summit"
+        assert body["idempotency_key"] == request.key
+        assert body == {k: v for k, v in by_key[request.key].items() if k != "__faust"}
+        assert "__faust" not in body
+    assert sorted(orjson.loads(r.body)["trigger"] for r in requests if r.status == 200) == [
+        "new_development", "new_development", "new_story"]
+
+    log = stop(alert_worker)
+    assert "attempt 1/3 failed" in log  # the retry was logged, so the log is the one that saw the webhook
+    assert SECRET not in log and TOKEN not in log
+
+
+def test_a_rejected_alert_is_dead_lettered_and_stays_on_the_alerts_topic(spawn_worker, pipeline_settings: Settings,
+                                                                         seed_paths, receiver) -> None:
+    hook = receiver([400])
+    alert_worker = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url)
+    asyncio.run(ingest_paths(seed_paths, pipeline_settings))
+
+    letters = read_topic_sync(pipeline_settings, "deadletter", 1, timeout=90)
+    assert letters, "no dead letter within 90 s"
+    letter = letters[0]
+    assert letter["stage"] == "alert"
+    assert letter["reason"].startswith("webhook_")
+    assert letter["reason"] == "webhook_rejected"  # a 400 is final: no retry
+    rejected = orjson.loads(base64.b64decode(letter["original_b64"]))
+    assert rejected["rule_id"] == "korea-summit"
+
+    alerts = read_topic_sync(pipeline_settings, "alerts", SEED_ALERTS, timeout=30)
+    assert rejected["idempotency_key"] in {a["idempotency_key"] for a in alerts}
+    requests = hook.snapshot()
+    assert rejected["idempotency_key"] in {r.key for r in requests}
+    assert len({r.key for r in requests}) == len(requests)  # each alert was posted once: a 400 is not retried
+
+    log = stop(alert_worker)
+    assert SECRET not in log and TOKEN not in log
