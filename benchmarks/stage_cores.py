@@ -1,6 +1,6 @@
 """Articles/s of each stage's pure core on Reuters-21578, median of several runs, and peak memory.
 
-    .venv/bin/python benchmarks/stage_cores.py [--articles 2000] [--runs 3]
+    .venv/bin/python -m benchmarks.stage_cores [--articles 2000] [--runs 3]
 """
 from __future__ import annotations
 
