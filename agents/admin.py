@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from streams.settings import Settings
 from streams.topics import TOPIC_SPECS, topic_name
@@ -24,14 +24,18 @@ async def create_topics(settings: Settings) -> dict[str, str]:
         for name in wanted:
             outcome[name] = "exists"
         if missing:
-            try:
-                await admin.create_topics([
-                    NewTopic(name, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
-                    for name in missing])
-            except TopicAlreadyExistsError:
-                log.info("topics created concurrently by another client", extra={"topics": missing})
-            for name in missing:
-                outcome[name] = "created"
+            response = await admin.create_topics([
+                NewTopic(name, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+                for name in missing])
+            # The broker answers per topic; an error there does not raise.
+            for name, code, *message in response.topic_errors:
+                if code == 0:
+                    outcome[name] = "created"
+                elif code == TopicAlreadyExistsError.errno:
+                    outcome[name] = "exists"  # created meanwhile by another client
+                else:
+                    detail = message[0] if message and message[0] else for_code(code).__name__
+                    raise RuntimeError(f"cannot create topic {name}: {detail} (error code {code})")
         return outcome
     finally:
         await admin.close()

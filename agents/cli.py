@@ -7,6 +7,7 @@ import logging.config
 import sys
 from pathlib import Path
 
+from agents.stages import STAGE_MODULES
 from streams.logs import logging_config
 from streams.settings import Settings, documented_settings
 
@@ -40,8 +41,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from agents.ingest.producer import ingest_paths
 
     report = asyncio.run(ingest_paths(args.paths, _settings(args)))
-    print(f"sent {report.sent} articles, {report.dead_lettered} to the dead-letter topic", file=sys.stderr)
-    return 0
+    print(f"sent {report.sent} articles, {report.dead_lettered} to the dead-letter topic, "
+          f"{report.failed} not accepted by the broker", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
@@ -86,12 +88,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="*", type=Path, help="files or folders to ingest (default: seeds/)")
     run.add_argument("--web-port", type=int, help="first metrics port; stages use the next ones (WIREWATCH_WEB_PORT)")
     run.add_argument("--exit-after-idle", type=float, default=0.0, metavar="SECONDS",
-                     help="stop once the feed has been quiet this long (default: run until Ctrl-C)")
+                     help="stop once the feed has shown something and then been quiet this long "
+                     "(default: run until Ctrl-C)")
     run.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS", help="give up after this long")
     run.set_defaults(handler=cmd_run)
 
     worker = commands.add_parser("worker", help="run one stage as its own process against any Kafka")
-    worker.add_argument("stage", choices=["clean", "dedup", "tag", "alert", "feed"])
+    worker.add_argument("stage", choices=list(STAGE_MODULES))
     worker.add_argument("--web-port", type=int, help="port of /metrics (WIREWATCH_WEB_PORT)")
     _broker_options(worker)
     worker.set_defaults(handler=cmd_worker)
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.config.dictConfig(logging_config(Settings.from_env().log_level))
     try:
         return int(args.handler(args) or 0)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"wirewatch: {error}", file=sys.stderr)
         return 2
 

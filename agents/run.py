@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import selectors
@@ -43,11 +44,11 @@ def spawn_worker(stage: str, settings: Settings, web_port: int, log_dir: Path,
         f"{ENV_PREFIX}WEB_PORT": str(web_port),
         f"{ENV_PREFIX}DATA_DIR": str(settings.data_dir),
     })
-    log_file = open(log_dir / f"{stage}.log", "ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "agents.cli", "worker", stage],
-        stdout=stdout if stdout is not None else log_file, stderr=log_file, stdin=subprocess.DEVNULL,
-        env=environ, start_new_session=True, preexec_fn=_die_with_parent)
+    with open(log_dir / f"{stage}.log", "ab") as log_file:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "worker", stage],
+            stdout=stdout if stdout is not None else log_file, stderr=log_file, stdin=subprocess.DEVNULL,
+            env=environ, start_new_session=True, preexec_fn=_die_with_parent)
     return WorkerProcess(stage, process, f"http://{settings.web_host}:{web_port}/metrics")
 
 
@@ -72,7 +73,7 @@ def run_embedded(paths: list[Path], settings: Settings, *, exit_after_idle: floa
     run_dir = settings.data_dir / "run" / time.strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     broker = EmbeddedBroker(log_path=run_dir / "broker.log").start()
-    settings = Settings(**{**settings.__dict__, "broker": broker.url})
+    settings = dataclasses.replace(settings, broker=broker.url)
     workers: list[WorkerProcess] = []
     try:
         asyncio.run(create_topics(settings))

@@ -24,7 +24,6 @@ def create_app(settings: Settings, stage: str) -> faust.App:
         web_port=settings.web_port,
         web_enabled=True,
         datadir=str(settings.data_dir / "faust" / stage),
-        table_cleanup_interval=60.0,
     )
 
     @app.page("/metrics")

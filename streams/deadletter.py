@@ -47,26 +47,25 @@ def dead_letter(stage: str, original: bytes, error: BaseException, *, topic: str
     )
 
 
-def original_bytes(letter: DeadLetter) -> bytes:
-    """The message value that failed, for replaying a dead letter."""
-    return base64.b64decode(letter.original_b64)
-
-
 async def send_dead_letter(topic: faust.TopicT, stage: str, original: bytes | None, error: BaseException,
-                           message: Message | None = None) -> DeadLetter:
-    """Send `original` to the dead-letter topic with the reason, count it and log it (without the payload)."""
+                           message: Message | None = None, *, counts_article: bool = True) -> DeadLetter:
+    """Send `original` to the dead-letter topic with the reason, count it and log it (without the payload).
+
+    `counts_article=False` for what is not an article the stage failed on (an alert a sink gave up on).
+    """
     letter = dead_letter(stage, original or b"", error, topic=message.topic if message else None,
                          partition=message.partition if message else None,
                          offset=message.offset if message else None)
     await topic.send(key=stage.encode(), value=letter)
-    record_dead_letter(stage, letter)
+    record_dead_letter(stage, letter, counts_article=counts_article)
     return letter
 
 
-def record_dead_letter(stage: str, letter: DeadLetter) -> None:
+def record_dead_letter(stage: str, letter: DeadLetter, *, counts_article: bool = True) -> None:
     """Count and log a dead letter that was sent (without its payload)."""
     DEAD_LETTERS.labels(stage, letter.reason).inc()
-    ARTICLES.labels(stage, "failed").inc()
+    if counts_article:
+        ARTICLES.labels(stage, "failed").inc()
     log.warning("dead letter", extra={"stage": stage, "reason": letter.reason, "error": letter.error[:300],
                                       "topic": letter.topic, "partition": letter.partition, "offset": letter.offset,
                                       "origin": letter.origin})

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-STAGES = ("ingest", "clean", "dedup", "tag", "alert", "feed")
 OUTCOMES = ("in", "out", "failed")
 
 ARTICLES = Counter("wirewatch_articles_total", "Articles handled by a stage.", ["stage", "outcome"])

@@ -39,11 +39,27 @@ class Settings:
     story_threshold: float = _setting(0.2, "Content-word Jaccard at which two articles are the same story.")
     duplicate_threshold: float = _setting(0.9, "Word 5-shingle Jaccard at which an article is a near-duplicate.")
     story_window_hours: float = _setting(72.0, "Publish-time distance beyond which articles are never the same story.")
+    dedup_retention_hours: float = _setting(
+        168.0, "Dedup forgets articles this much older (publish time, else ingest time) than the newest one seen.")
     webhook_url: str = _setting("", "Alert webhook URL (JSON POST); empty disables the webhook sink.")
     webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header; never logged.")
     webhook_retries: int = _setting(5, "Webhook delivery attempts before the alert goes to the dead-letter topic.")
     webhook_timeout: float = _setting(5.0, "Seconds per webhook attempt.")
     log_level: str = _setting("info", "Worker log level.")
+
+    def __post_init__(self) -> None:
+        positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
+                    "producer_max_batch_bytes", "session_timeout", "heartbeat_interval", "webhook_timeout",
+                    "story_window_hours", "dedup_retention_hours"]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, not {getattr(self, name)}")
+        for name in ["story_threshold", "duplicate_threshold"]:
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be in (0, 1], not {getattr(self, name)}")
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError(f"{ENV_PREFIX}WEBHOOK_URL is set but {ENV_PREFIX}WEBHOOK_SECRET is empty: "
+                             "receivers could not verify alerts")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

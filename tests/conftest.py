@@ -1,9 +1,20 @@
-"""Shared fixtures: the seed documents and the shared data folder."""
+"""Shared fixtures: the seed documents, the shared data folder, the embedded broker and worker processes."""
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from agents.admin import create_topics
+from agents.embedded_broker import EmbeddedBroker, free_port
+from streams.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -31,18 +42,6 @@ def shared_data(relative: str) -> Path:
 
 
 # ---- the embedded broker and worker processes (integration tests) ----
-
-import asyncio
-import os
-import signal
-import subprocess
-import sys
-import uuid
-from collections.abc import Callable, Iterator
-
-from agents.admin import create_topics
-from agents.embedded_broker import EmbeddedBroker, free_port
-from streams.settings import ENV_PREFIX, Settings
 
 
 @pytest.fixture(scope="session")
@@ -72,9 +71,9 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
         environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in settings.__dict__.items()})
         web_port = free_port()
         environ.update({f"{ENV_PREFIX}WEB_PORT": str(web_port), **extra_env})
-        log = open(tmp_path / f"{stage}-{len(started)}.log", "wb")
-        process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO,
-                                   env=environ, stdout=log, stderr=subprocess.STDOUT)
+        with open(tmp_path / f"{stage}-{len(started)}.log", "wb") as log:
+            process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO,
+                                       env=environ, stdout=log, stderr=subprocess.STDOUT)
         process.log_path = log.name  # type: ignore[attr-defined]
         process.web_port = web_port  # type: ignore[attr-defined]
         started.append(process)

@@ -61,7 +61,8 @@ def test_run_shows_the_story_its_update_and_an_alert_then_stops_cleanly(tmp_path
     text = output.decode()
     assert text.count("NEW STORY") == 1, text
     assert "UPDATE" in text and "SAME STORY" in text and "ALERT korea-summit (new_story)" in text
-    assert "Ko Min-jung" in text or "+ " in text
+    update_block = text[text.index("UPDATE"):].splitlines()[1:4]
+    assert any(line.strip().startswith("+ ") for line in update_block), "the update shows what it adds"
     time.sleep(0.5)
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()
             and "(Z)" not in Path(f"/proc/{pid}/stat").read_text()[:80]] == [], "no orphan process is left"

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.dedup.core import DedupIndex, Thresholds, dedup_verdict
+from agents.dedup.core import DedupIndex, Expiry, Thresholds
 from agents.dedup.sentences import split_sentences
 from agents.dedup.signatures import minhash_signature
 from streams.records import CleanArticle, DedupVerdict, RawArticle
@@ -91,7 +91,7 @@ class AssignmentOnlyTable(MutableMapping[str, Any]):
 
 def test_same_text_twice_is_a_duplicate_of_the_first() -> None:
     index = index_with(article("a1", REPORT))
-    verdict = dedup_verdict(article("a2", REPORT, source="Wire B"), index)
+    verdict = index.judge(article("a2", REPORT, source="Wire B"))
     assert (verdict.kind, verdict.matched_id, verdict.story_id, verdict.similarity) == ("duplicate", "a1", "a1", 1.0)
 
 
@@ -195,6 +195,18 @@ def test_expire_forgets_old_articles_and_stories() -> None:
     assert all(ids == ["fresh"] for ids in index.bands.values())
     assert list(index.exact.values()) == ["fresh"]
     assert index.judge(article("again", REPORT, published=later)).kind == "new"
+
+
+def test_expiry_keeps_a_window_of_stream_time_not_wall_time() -> None:
+    index, expiry = new_index(), Expiry(retention=timedelta(days=7), every=timedelta(hours=1))
+    old = article("old", REPORT, published=T0)  # 1987-style publish times: wall time would expire everything
+    index.judge(old)
+    assert expiry.maybe_expire(index, old) == 0
+    for day in (3, 6):
+        assert expiry.maybe_expire(index, article(f"d{day}", UNRELATED, published=T0 + timedelta(days=day))) == 0
+    later = article("later", UNRELATED, published=T0 + timedelta(days=8))
+    assert expiry.maybe_expire(index, later) == 1
+    assert "old" not in index.articles and not any(k.startswith("old@") for k in index.verdicts)
 
 
 @pytest.mark.parametrize(("paragraph", "expected"), [

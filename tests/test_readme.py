@@ -19,11 +19,22 @@ def test_every_setting_is_documented() -> None:
     assert missing == []
 
 
-def test_every_metric_is_documented() -> None:
-    names = {m.name for m in REGISTRY.collect() if m.name.startswith("wirewatch_")}
-    assert names, "no wirewatch metric is registered"
-    missing = [n for n in names if n not in README and f"{n}_total" not in README]
-    assert missing == []
+def test_the_metrics_table_matches_the_registered_metrics() -> None:
+    registered = {}
+    for family in REGISTRY.collect():
+        if family.name.startswith("wirewatch_"):
+            name = f"{family.name}_total" if family.type == "counter" else family.name
+            registered[name] = set(metric_labels(family.name))
+    rows = re.findall(r"^\| `(wirewatch_\w+)`[^|]*\| ([^|]*)\|", README, flags=re.MULTILINE)
+    # label names are in backticks; their values, in parentheses after them, are not names
+    documented = {name: set(re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", labels))) for name, labels in rows}
+    assert documented == registered
+
+
+def metric_labels(name: str) -> tuple[str, ...]:
+    """The label names a wirewatch metric was declared with."""
+    collector = next(c for c in vars(metrics).values() if getattr(c, "_name", None) == name)
+    return tuple(collector._labelnames)
 
 
 def test_every_topic_is_documented() -> None:

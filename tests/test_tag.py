@@ -108,7 +108,7 @@ class PipeSpy:
         raise AssertionError("tag_texts must not call nlp once per text")
 
 
-def test_tag_texts_calls_pipe_once_per_batch(nlp: Language, seed_texts: list[str]) -> None:
+def test_tag_texts_makes_one_pipe_call_not_one_per_text(nlp: Language, seed_texts: list[str]) -> None:
     spy = PipeSpy(nlp)
     texts = seed_texts * 3
 

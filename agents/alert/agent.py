@@ -48,9 +48,15 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 await webhook.close()
 
     def sinks(rule: Rule) -> list[str]:
-        # The console feed prints what the alerts topic carries, so "console" is served by the topic.
-        wanted = ["topic"] if rule.channels & {"topic", "console"} else []
-        return wanted + (["webhook"] if webhook is not None and "webhook" in rule.channels else [])
+        # The console feed prints what the alerts topic carries, so "console" is served by the topic. A rule whose
+        # only channel is missing (webhook without a URL) still reaches the topic rather than nobody.
+        wanted = ["webhook"] if webhook is not None and "webhook" in rule.channels else []
+        return (["topic"] if rule.channels & {"topic", "console"} or not wanted else []) + wanted
+
+    for rule in rules:
+        if "webhook" in rule.channels and webhook is None:
+            log.warning("rule wants the webhook but WIREWATCH_WEBHOOK_URL is empty; its alerts go to the topic only",
+                        extra={"rule": rule.id})
 
     @app.agent(topics.tagged, name=STAGE)
     async def alert(stream: StreamT[bytes]) -> AsyncIterator[list[Alert] | DeadLetter]:
@@ -65,13 +71,17 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
             sent = []
-            for item in raised:
-                pending = ledger.pending(item, sinks(rule_by_id[item.rule_id]))
-                for sink in pending:
-                    await _deliver(item, sink)
-                    ledger.mark_delivered(item, sink, time.time())
-                if pending:
-                    sent.append(item)
+            try:
+                for item in raised:
+                    pending = ledger.pending(item, sinks(rule_by_id[item.rule_id]))
+                    for sink in pending:
+                        await _deliver(item, sink)
+                        ledger.mark_delivered(item, sink, time.time())
+                    if pending:
+                        sent.append(item)
+            except Exception as error:  # noqa: BLE001 — what was delivered is in the ledger; a replay sends the rest
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                continue
             ARTICLES.labels(STAGE, "out").inc()
             yield sent
 
@@ -87,6 +97,6 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         if not result.delivered:  # the dead-letter topic takes it over: replay it from there
             error = BadInput(f"webhook_{result.reason}", f"webhook gave up after {result.attempts} attempts: "
                              f"{result.reason} {result.detail}".strip())
-            await send_dead_letter(topics.deadletter, STAGE, item.dumps(), error)
+            await send_dead_letter(topics.deadletter, STAGE, item.dumps(), error, counts_article=False)
 
     return alert

@@ -31,12 +31,12 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                     if not raw.ingested_at:  # a producer that did not say: the record's own time, stable on replay
                         raw = raw.derive(ingested_at=event.message.timestamp)
                     articles = clean_article(raw)
+                for article in articles:
+                    await topics.clean.send(key=DEDUP_SHARD_KEY.encode(), value=article)
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
-            for article in articles:
-                await topics.clean.send(key=DEDUP_SHARD_KEY.encode(), value=article)
-                ARTICLES.labels(STAGE, "out").inc()
+            ARTICLES.labels(STAGE, "out").inc(len(articles))
             yield articles
 
     return clean

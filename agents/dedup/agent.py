@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import faust
 from faust.types import StreamT
 
-from agents.dedup.core import DedupIndex, Thresholds
+from agents.dedup.core import DedupIndex, Expiry, Thresholds
 from streams.deadletter import send_dead_letter
 from streams.metrics import ARTICLES, DEDUP_VERDICTS, initialise_labels, stage_timer
 from streams.raw import decode_record
@@ -28,6 +29,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
 
     index = DedupIndex(table("verdicts"), table("exact"), table("bands"), table("articles"), table("stories"),
                        Thresholds.from_settings(settings))
+    expiry = Expiry(timedelta(hours=settings.dedup_retention_hours))
 
     @app.agent(topics.clean, name=STAGE)
     async def dedup(stream: StreamT[bytes]) -> AsyncIterator[DedupedArticle | DeadLetter]:
@@ -37,12 +39,13 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 article = decode_record(event.value, CleanArticle)
                 with stage_timer(STAGE):
                     verdict = index.judge(article)
+                    expiry.maybe_expire(index, article)
+                deduped = DedupedArticle(article=article, verdict=verdict)
+                await topics.deduped.send(key=verdict.story_id.encode(), value=deduped)
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
             DEDUP_VERDICTS.labels(verdict.kind).inc()
-            deduped = DedupedArticle(article=article, verdict=verdict)
-            await topics.deduped.send(key=verdict.story_id.encode(), value=deduped)
             ARTICLES.labels(STAGE, "out").inc()
             yield deduped
 

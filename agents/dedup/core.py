@@ -98,9 +98,10 @@ class DedupIndex:
             return DedupVerdict(**{k: v for k, v in given.items() if k != "seen"})
         verdict = (self._exact_duplicate(features) or self._near_duplicate(features)
                    or self._story_verdict(features, article.id))
+        # The verdict first: a crash between the two writes then replays as this verdict, not as a duplicate of itself.
+        self.verdicts[replay_key] = {**verdict.asdict(), "seen": _iso(features.seen)}
         if verdict.kind != "duplicate":
             self._record(article, features, story_id=verdict.story_id)
-        self.verdicts[replay_key] = {**verdict.asdict(), "seen": _iso(features.seen)}
         return verdict
 
     def _exact_duplicate(self, features: _Features) -> DedupVerdict | None:
@@ -193,9 +194,34 @@ class DedupIndex:
         self.stories[story_id] = _story_entry(self.stories.get(story_id), article, features, trigrams)
 
 
-def dedup_verdict(article: CleanArticle, index: DedupIndex) -> DedupVerdict:
-    """The verdict on `article` against `index`, recording it there (same as `index.judge(article)`)."""
-    return index.judge(article)
+class Expiry:
+    """Runs `DedupIndex.expire` now and then, so the index holds a bounded window of the stream.
+
+    The window is measured in stream time (the newest publish or ingest time seen), not wall time, so a replay of
+    old wires keeps its week of context. Expiry writes tables, so it runs inside the agent, between articles.
+    """
+
+    def __init__(self, retention: timedelta, every: timedelta = timedelta(minutes=1)) -> None:
+        self.retention = retention
+        self.every = every
+        self.newest: datetime | None = None
+        self.last_run: datetime | None = None
+
+    def maybe_expire(self, index: DedupIndex, article: CleanArticle) -> int:
+        """Expire entries older than the window if `every` has passed in stream time; returns articles removed."""
+        seen = stream_time(article)
+        self.newest = max(self.newest or seen, seen)
+        if self.last_run is not None and self.newest - self.last_run < self.every:
+            return 0
+        self.last_run = self.newest
+        return index.expire(self.newest - self.retention)
+
+
+def stream_time(article: CleanArticle) -> datetime:
+    """When the article happened for dedup: its publish time, else when it was ingested (UTC)."""
+    if article.published:
+        return _as_utc(article.published)
+    return datetime.fromtimestamp(article.ingested_at, tz=timezone.utc)
 
 
 def _features(article: CleanArticle, normalised_body: str) -> _Features:
@@ -203,10 +229,9 @@ def _features(article: CleanArticle, normalised_body: str) -> _Features:
     shingle_sig = signatures.minhash_signature(signatures.shingles(words))
     content_sig = signatures.minhash_signature(signatures.content_words(words))
     published = _as_utc(article.published) if article.published else None
-    seen = published or datetime.fromtimestamp(article.ingested_at, tz=timezone.utc)
     return _Features(signatures.body_fingerprint(normalised_body), shingle_sig, content_sig,
                      *_band_keys(shingle_sig, content_sig), sentences.sentence_trigrams(article.paragraphs),
-                     (article.source or "").casefold(), published, seen)
+                     (article.source or "").casefold(), published, stream_time(article))
 
 
 def _band_keys(shingle_sig: list[int], content_sig: list[int]) -> tuple[list[str], list[str]]:

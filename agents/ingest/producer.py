@@ -1,6 +1,7 @@
 """Send files and folders into the raw topic; what cannot travel through Kafka goes to the dead-letter topic."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from agents.ingest.files import raw_messages
 from streams.codecs import dumps
@@ -26,6 +28,7 @@ class IngestReport:
 
     sent: int = 0
     dead_lettered: int = 0
+    failed: int = 0             # the broker did not take them: ingest exits non-zero, re-run it
 
 
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
@@ -52,6 +55,7 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings,
         await producer.start()
     raw_topic, dead_topic = topic_name(settings, "raw"), topic_name(settings, "deadletter")
     report = IngestReport()
+    deliveries: list[asyncio.Future] = []
     run_key = f"ingest-{uuid.uuid4().hex[:12]}".encode()
     try:
         for message in raw_messages(paths):
@@ -65,12 +69,21 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings,
                 report.dead_lettered += 1
                 continue
             with stage_timer(STAGE):
-                await producer.send(raw_topic, message.value, key=run_key)
+                deliveries.append(await producer.send(raw_topic, message.value, key=run_key))
+        # flush() does not raise for single messages: each delivery's own result says whether it arrived.
+        for delivery in asyncio.as_completed(deliveries):
+            try:
+                await delivery
+            except KafkaError as error:
+                log.error("ingest send failed", extra={"error": f"{type(error).__name__}: {error}"})
+                ARTICLES.labels(STAGE, "failed").inc()
+                report.failed += 1
+                continue
             ARTICLES.labels(STAGE, "out").inc()
             report.sent += 1
-        await producer.flush()
     finally:
         if own_producer:
             await producer.stop()
-    log.info("ingest done", extra={"sent": report.sent, "dead_lettered": report.dead_lettered})
+    log.info("ingest done", extra={"sent": report.sent, "dead_lettered": report.dead_lettered,
+                                   "failed": report.failed})
     return report

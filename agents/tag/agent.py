@@ -31,30 +31,40 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     async def tag(stream: StreamT[bytes]) -> AsyncIterator[TaggedArticle | DeadLetter]:
         async for events in stream.take_events(settings.tag_batch_size, within=settings.tag_batch_wait):
             ARTICLES.labels(STAGE, "in").inc(len(events))
-            for outcome in await _tag_batch(events):
+            for event, outcome in await _tag_batch(events):
                 if isinstance(outcome, TaggedArticle):
-                    await topics.tagged.send(key=outcome.verdict.story_id.encode(), value=outcome)
-                    ARTICLES.labels(STAGE, "out").inc()
-                    for mention in outcome.entities:
-                        ENTITIES.labels(mention.label).inc()
+                    try:
+                        await topics.tagged.send(key=outcome.verdict.story_id.encode(), value=outcome)
+                    except Exception as error:  # noqa: BLE001 — e.g. a record over the broker's size limit
+                        outcome = await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                    else:
+                        ARTICLES.labels(STAGE, "out").inc()
+                        for mention in outcome.entities:
+                            ENTITIES.labels(mention.label).inc()
                 yield outcome
 
-    async def _tag_batch(events: Sequence[EventT]) -> list[TaggedArticle | DeadLetter]:
+    async def _tag_batch(events: Sequence[EventT]) -> list[tuple[EventT, TaggedArticle | DeadLetter]]:
         decoded: list[tuple[EventT, DedupedArticle]] = []
-        rejected: list[DeadLetter] = []
+        rejected: list[tuple[EventT, TaggedArticle | DeadLetter]] = []
         for event in events:
             try:
                 decoded.append((event, decode_record(event.value, DedupedArticle)))
             except BadInput as error:
-                rejected.append(await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message))
+                rejected.append(
+                    (event, await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)))
         try:
             with stage_timer(STAGE, len(decoded)):
                 # The model holds the CPU for a whole batch; a thread keeps the event loop (and heartbeats) going.
-                tagged = await asyncio.to_thread(
-                    tag_articles, nlp, [item for _, item in decoded], settings.tag_batch_size)
-        except Exception as error:  # noqa: BLE001 — a batch the model fails on is dead-lettered, never fatal
-            return rejected + [await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
-                               for event, _ in decoded]
-        return [*tagged, *rejected]
+                tagged: list[TaggedArticle | DeadLetter] = list(await asyncio.to_thread(
+                    tag_articles, nlp, [item for _, item in decoded], settings.tag_batch_size))
+        except Exception:  # noqa: BLE001 — find the article the model fails on; the others go on
+            tagged = [await _tag_one(event, item) for event, item in decoded]
+        return [*zip([event for event, _ in decoded], tagged), *rejected]
+
+    async def _tag_one(event: EventT, item: DedupedArticle) -> TaggedArticle | DeadLetter:
+        try:
+            return (await asyncio.to_thread(tag_articles, nlp, [item], 1))[0]
+        except Exception as error:  # noqa: BLE001 — the one article the model fails on is dead-lettered
+            return await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
 
     return tag
