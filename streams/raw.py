@@ -23,6 +23,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "source": ("source", "source_domain", "outlet", "publisher"),
     "url": ("url", "link"),
     "language": ("language", "lang"),
+    "dateline": ("dateline",),
     "origin": ("origin",),
     "ingested_at": ("ingested_at",),
 }

@@ -23,6 +23,7 @@ class RawArticle(faust.Record, serializer="orjson", namespace="wirewatch.raw"):
     source: str | None = None       # outlet or wire, e.g. "Bloomberg"
     url: str | None = None
     language: str | None = None
+    dateline: str | None = None     # a wire's separate dateline field, e.g. "SALVADOR, Feb 26 -"
     origin: str | None = None       # file path or feed the article was read from
     ingested_at: float = 0.0        # unix seconds when ingest sent it: start of end-to-end latency
 
@@ -39,7 +40,9 @@ class CleanArticle(faust.Record, serializer="orjson", namespace="wirewatch.clean
     url: str | None = None
     language: str | None = None
     byline: str | None = None
-    dateline: str | None = None     # place line such as "OSAKA, Japan"
+    dateline: str | None = None     # the dateline as written, e.g. "SALVADOR, Feb 26 -"
+    place: str | None = None        # the dateline's place, e.g. "SALVADOR"
+    original_title: str | None = None  # the headline as written when `title` had to be made readable (all caps)
     update_note: str | None = None  # "(Updates with …)" lines, kept as information
     contacts: list[str] = []        # "To contact the reporter…" lines
     credits: list[str] = []         # photo captions and credits, "With assistance from…", translation notices

@@ -41,6 +41,13 @@ class Settings:
     story_window_hours: float = _setting(72.0, "Publish-time distance beyond which articles are never the same story.")
     dedup_retention_hours: float = _setting(
         168.0, "Dedup forgets articles this much older (publish time, else ingest time) than the newest one seen.")
+    ingest_token: str = _setting("", "Bearer token of `POST /ingest` on the clean worker; empty disables it. Never logged.")
+    ingest_max_bytes: int = _setting(5_000_000, "Largest `POST /ingest` request body accepted.")
+    fetch_allow_private: bool = _setting(
+        False, "Let feed ingest fetch private, loopback and link-local addresses (off: SSRF protection).")
+    fetch_max_bytes: int = _setting(5_000_000, "Largest feed or page response read; longer ones are cut off.")
+    fetch_timeout: float = _setting(10.0, "Seconds allowed for one feed or page fetch.")
+    fetch_max_redirects: int = _setting(5, "Redirects followed per fetch.")
     webhook_url: str = _setting("", "Alert webhook URL (JSON POST); empty disables the webhook sink.")
     webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header; never logged.")
     webhook_retries: int = _setting(5, "Webhook delivery attempts before the alert goes to the dead-letter topic.")
@@ -50,7 +57,8 @@ class Settings:
     def __post_init__(self) -> None:
         positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
                     "producer_max_batch_bytes", "session_timeout", "heartbeat_interval", "webhook_timeout",
-                    "story_window_hours", "dedup_retention_hours"]
+                    "story_window_hours", "dedup_retention_hours", "ingest_max_bytes", "fetch_max_bytes",
+                    "fetch_timeout"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, not {getattr(self, name)}")
@@ -81,8 +89,9 @@ class Settings:
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict fit for logs: secrets are masked."""
         shown = dataclasses.asdict(self)
-        if shown["webhook_secret"]:
-            shown["webhook_secret"] = "***"
+        for secret in ("webhook_secret", "ingest_token"):
+            if shown[secret]:
+                shown[secret] = "***"
         if shown["webhook_url"]:  # paths and queries of webhook URLs often hold tokens: keep scheme and host
             scheme, _, rest = shown["webhook_url"].partition("://")
             shown["webhook_url"] = f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}/***"
