@@ -1,9 +1,15 @@
-"""An HTML page or fragment → its article text (paragraphs from block elements) and the metadata in its head."""
+"""An HTML page or fragment → its article text and the metadata in its head.
+
+The body comes from `agents.clean.extract` (trafilatura plus rules for the furniture it keeps); when that finds
+nothing (a fragment, a page too small to score), the text of the page's block elements is used instead.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from agents.clean.extract import body_paragraphs
 
 # Page furniture, never article text.
 _JUNK = ("script, style, noscript, template, nav, aside, footer, header, form, button, iframe, svg, figure, "
@@ -13,6 +19,7 @@ _BLOCKS = "p, h2, h3, h4, h5, h6, li, blockquote, pre, dd, td"
 # Where the article usually is, most specific first; the body is the fallback.
 _CONTAINERS = ("[itemprop=articleBody]", "article", "main", "[role=main]", "body")
 _TITLE_META = ("meta[property='og:title']", "meta[name='twitter:title']")
+_DESCRIPTION_META = ("meta[property='og:description']", "meta[name=description]", "meta[name='twitter:description']")
 _PUBLISHED_META = (
     "meta[property='article:published_time']", "meta[name='article:published_time']",
     "meta[itemprop=datePublished]", "meta[name=pubdate]", "meta[name=publishdate]", "meta[name=date]",
@@ -37,9 +44,16 @@ def read_html(html: str) -> HtmlPage:
     published = _first_meta(tree, _PUBLISHED_META) or _attribute(tree.css_first("time[datetime]"), "datetime")
     canonical = _attribute(tree.css_first("link[rel=canonical]"), "href") or _first_meta(
         tree, ("meta[property='og:url']",))
-    for node in tree.css(_JUNK):
-        node.decompose()
-    return HtmlPage(text=_article_text(tree), title=title, published=published, canonical_url=canonical)
+    description = _first_meta(tree, _DESCRIPTION_META)
+    headlines = " ".join(filter(None, (title, _node_text(tree.css_first("title")))))
+    paragraphs = body_paragraphs(html, title=headlines or None, description=description)
+    if paragraphs:
+        text = "\n\n".join(paragraphs)
+    else:
+        for node in tree.css(_JUNK):
+            node.decompose()
+        text = _article_text(tree)
+    return HtmlPage(text=text, title=title, published=published, canonical_url=canonical)
 
 
 def _article_text(tree: LexborHTMLParser) -> str:
