@@ -40,7 +40,17 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from agents.ingest.producer import ingest_paths
 
-    report = asyncio.run(ingest_paths(args.paths, _settings(args)))
+    if str(args.paths[0]) == "feeds":
+        from agents.ingest.feeds import ingest_feeds
+
+        if len(args.paths) != 2:
+            raise ValueError("usage: wirewatch ingest feeds FEEDS.yaml [--once]")
+        polled = asyncio.run(ingest_feeds(args.paths[1], _settings(args), once=args.once))
+        print(f"sent {polled.sent} feed entries, {polled.unchanged} feeds unchanged, "
+              f"{polled.failed} polls failed", file=sys.stderr)
+        return 1 if polled.failed else 0
+
+    report = asyncio.run(ingest_paths(args.paths, _settings(args), speed=args.speed, progress=args.progress))
     print(f"sent {report.sent} articles, {report.dead_lettered} to the dead-letter topic, "
           f"{report.failed} not accepted by the broker", file=sys.stderr)
     return 1 if report.failed else 0
@@ -101,6 +111,13 @@ def parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="send .txt/.json/.jsonl/.html files or folders to the raw topic")
     ingest.add_argument("paths", nargs="+", type=Path)
+    ingest.add_argument("--once", action="store_true",
+                        help="with `feeds FEEDS.yaml`: poll every feed once and exit (default: poll forever)")
+    ingest.add_argument("--speed", type=float, default=0.0, metavar="FACTOR",
+                        help="replay in publish-time order, spacing divided by FACTOR (60: an hour in a minute; "
+                        "undated articles first); 0 = as fast as possible (default)")
+    ingest.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: on for more than 1000 articles on a terminal)")
     _broker_options(ingest)
     ingest.set_defaults(handler=cmd_ingest)
 

@@ -157,8 +157,8 @@ async def test_retry_after_really_waits(receiver: tuple[Receiver, str], alert: A
 
 async def test_a_slow_server_times_out_and_is_retried(receiver: tuple[Receiver, str], alert: Alert) -> None:
     hook, url = receiver
-    hook.delay = 0.5
-    result = await deliver(url, alert, retries=2, timeout=0.1)
+    hook.delay = 3.0  # far beyond the timeout, so a loaded machine cannot blur the two
+    result = await deliver(url, alert, retries=2, timeout=0.5)
     assert (result.delivered, result.attempts, result.reason) == (False, 2, "timeout")
     assert len(hook.requests) == 2
 
@@ -179,7 +179,8 @@ async def test_logs_show_neither_the_secret_nor_the_url_path_or_query(
     async with WebhookSink(url + "?token=hunter2", SECRET, retries=2, sleep=Sleeps()) as sink:
         assert not (await sink.deliver(alert)).delivered
         assert "hunter2" not in repr(sink)
-    logged = caplog.text
+    # wirewatch's own records only: the receiving test server's access log rightly shows the path it was sent
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("aiohttp"))
     assert "not delivered" in logged
     assert SECRET not in logged and "hunter2" not in logged and "/hook" not in logged
 

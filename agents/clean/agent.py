@@ -7,6 +7,7 @@ import faust
 from faust.types import StreamT
 
 from agents.clean.core import clean_article
+from agents.ingest.endpoint import install_ingest_endpoint
 from streams.deadletter import send_dead_letter
 from streams.metrics import ARTICLES, initialise_labels, stage_timer
 from streams.raw import parse_raw
@@ -20,6 +21,7 @@ STAGE = "clean"
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
     """Register the clean agent on `app`; it yields, per raw message, its articles or its dead letter."""
     initialise_labels(STAGE)
+    install_ingest_endpoint(app, topics, settings)
 
     @app.agent(topics.raw, name=STAGE)
     async def clean(stream: StreamT[bytes]) -> AsyncIterator[list[CleanArticle] | DeadLetter]:

@@ -3,22 +3,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import chain, islice, repeat
 from pathlib import Path
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from tqdm import tqdm
 
-from agents.ingest.files import raw_messages
+from agents.clean.core import parse_published
+from agents.ingest.files import RawMessage, raw_messages
+from agents.ingest.replay import replay_delays, replay_order
 from streams.codecs import dumps
 from streams.deadletter import BadInput, dead_letter, record_dead_letter
 from streams.metrics import ARTICLES, stage_timer
+from streams.raw import parse_raw
 from streams.settings import Settings
 from streams.topics import topic_name
 
 STAGE = "ingest"
+# Inputs with more messages than this get a progress bar on an interactive stderr (`progress=None`).
+LARGE_INPUT = 1000
 log = logging.getLogger(__name__)
 
 
@@ -42,12 +53,16 @@ def kafka_producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
-async def ingest_paths(paths: Iterable[Path], settings: Settings,
-                       producer: AIOKafkaProducer | None = None) -> IngestReport:
+async def ingest_paths(paths: Iterable[Path], settings: Settings, producer: AIOKafkaProducer | None = None, *,
+                       speed: float = 0.0, progress: bool | None = None) -> IngestReport:
     """Send every article under `paths` to the raw topic, in file order; returns the counts.
 
     Every message of one run carries the run's key, so they share a partition and reach dedup in the order given
     (which decides what is an update of what); separate ingest runs and feeds spread across partitions.
+
+    `speed` > 0 replays instead: articles in publish-time order, spaced as published divided by `speed` (see
+    `replay_delays`). `progress` True/False forces the progress bar on stderr on/off; None shows it for inputs of
+    more than `LARGE_INPUT` messages when stderr is a terminal.
     """
     own_producer = producer is None
     producer = producer or kafka_producer(settings)
@@ -57,8 +72,23 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings,
     report = IngestReport()
     deliveries: list[asyncio.Future] = []
     run_key = f"ingest-{uuid.uuid4().hex[:12]}".encode()
+    bar: tqdm | None = None
     try:
-        for message in raw_messages(paths):
+        messages: Iterator[RawMessage] = raw_messages(paths)
+        total: int | None = None
+        due: Iterator[float] = repeat(0.0)
+        if speed > 0:  # replay needs every publish time before the first send
+            listed, delays = _replay_schedule(list(messages), speed, settings.max_article_bytes)
+            messages, due, total = iter(listed), iter(delays), len(listed)
+        messages, show = _progress_wanted(messages, progress, total)
+        clock = asyncio.get_running_loop()
+        start = clock.time()
+        bar = tqdm(messages, total=total, unit=" articles", file=sys.stderr, disable=not show, desc="ingest")
+        for message, delay in zip(bar, due):
+            if (wait := start + delay - clock.time()) > 0:
+                await asyncio.sleep(wait)
+            if speed > 0:  # latency is measured from the send, not from when the files were read
+                message = _stamped(message, time.time())
             ARTICLES.labels(STAGE, "in").inc()
             if len(message.value) > settings.max_article_bytes:
                 error = BadInput("too_large", f"{len(message.value)} bytes exceed the "
@@ -82,8 +112,54 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings,
             ARTICLES.labels(STAGE, "out").inc()
             report.sent += 1
     finally:
+        if bar is not None:
+            bar.close()
         if own_producer:
             await producer.stop()
     log.info("ingest done", extra={"sent": report.sent, "dead_lettered": report.dead_lettered,
                                    "failed": report.failed})
     return report
+
+
+def _replay_schedule(messages: list[RawMessage], speed: float,
+                     max_bytes: int) -> tuple[list[RawMessage], list[float]]:
+    """The messages in replay order with the delay (s after the start) at which each is due."""
+    delays = replay_delays([_published(message, max_bytes) for message in messages], speed)
+    order = replay_order(delays)
+    return [messages[i] for i in order], [delays[i] for i in order]
+
+
+def _published(message: RawMessage, max_bytes: int) -> datetime | None:
+    """The publish time the clean stage will read from the message's feed field; None when absent or bad.
+
+    Only the feed field is read: a date that only an HTML page's metadata holds would cost a parse of every page
+    before the first send, so such articles are sent at once, like other undated ones.
+    """
+    try:
+        return parse_published(parse_raw(message.value, max_bytes=max_bytes).published)
+    except BadInput:
+        return None  # the clean stage dead-letters it; when is irrelevant
+
+
+def _stamped(message: RawMessage, now: float) -> RawMessage:
+    """`message` with `ingested_at` set to `now`; broken messages are left as read, for the clean stage to refuse."""
+    try:
+        obj = orjson.loads(message.value)
+    except orjson.JSONDecodeError:
+        return message
+    if not isinstance(obj, dict) or "ingested_at" not in obj:
+        return message
+    return RawMessage(key=message.key, value=orjson.dumps({**obj, "ingested_at": now}), origin=message.origin)
+
+
+def _progress_wanted(messages: Iterator[RawMessage], progress: bool | None,
+                     total: int | None) -> tuple[Iterator[RawMessage], bool]:
+    """The messages (unchanged) and whether to show a progress bar for them."""
+    if progress is not None:
+        return messages, progress
+    if not sys.stderr.isatty():
+        return messages, False
+    if total is not None:
+        return messages, total > LARGE_INPUT
+    head = list(islice(messages, LARGE_INPUT + 1))  # look ahead only as far as deciding needs
+    return chain(head, messages), len(head) > LARGE_INPUT

@@ -1,0 +1,165 @@
+"""`POST /ingest` on the clean worker's web server: articles sent over HTTP join the raw topic like a feed's.
+
+A request is all or nothing: every object is checked with the raw topic's own rules (`streams.raw.parse_raw`, feed
+field names) and cleaned once before anything is sent, so a client learns at once what the clean stage would have
+dead-lettered, and the ids in the response are the ids the clean stage gives the articles. The clean core is pure
+and this endpoint runs in the clean worker, so reusing it here cannot drift from what the agent does.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.errors import KafkaError
+from faust.web import Request, Response, View
+
+from agents.clean.core import clean_article
+from streams.deadletter import BadInput
+from streams.raw import parse_raw
+from streams.settings import Settings
+from streams.topics import Topics
+
+PATH = "/ingest"
+ORIGIN = "http"
+JSON_TYPES = frozenset({"application/json"})
+JSON_LINES_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines",
+                              "application/json-lines"})
+_READ_CHUNK = 64 * 1024
+
+log = logging.getLogger(__name__)
+
+
+class Rejected(Exception):
+    """A request the endpoint refuses: the HTTP status and the JSON error body (never echoing the request)."""
+
+    def __init__(self, status: int, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.details = details
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One accepted object: the raw-topic value to send and the ids the clean stage will give its articles."""
+
+    value: bytes
+    ids: list[str]
+
+
+def parse_body(body: bytes, content_type: str) -> list[tuple[dict[str, Any], Any]]:
+    """The objects of a request body, each with where it was (`{"line": n}` or `{"index": i}`) for error messages.
+
+    `application/json` holds one object or an array of objects; JSON lines hold one object per non-blank line.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected(400, f"the body is not UTF-8: byte {exc.start} cannot be decoded", reason="not_utf8") from None
+    if content_type in JSON_LINES_TYPES:
+        items: list[tuple[dict[str, Any], Any]] = []
+        for number, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(({"line": number}, orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                raise Rejected(400, f"line {number}: not valid JSON: {exc}", reason="malformed_json",
+                               line=number) from None
+    else:
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Rejected(400, f"the body is not valid JSON: {exc}", reason="malformed_json") from None
+        if isinstance(document, list):
+            items = [({"index": index}, item) for index, item in enumerate(document)]
+        else:
+            items = [({}, document)]
+    if not items:
+        raise Rejected(400, "the body holds no articles", reason="no_articles")
+    return items
+
+
+def prepare_articles(items: list[tuple[dict[str, Any], Any]], *, max_bytes: int, now: float) -> list[Prepared]:
+    """Raw-topic values and clean ids for every object; `Rejected` (400) names the first one that fails."""
+    prepared = []
+    for where, obj in items:
+        try:
+            if not isinstance(obj, dict):
+                raise BadInput("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+            value = orjson.dumps({**obj, "origin": ORIGIN, "ingested_at": now})
+            ids = [article.id for article in clean_article(parse_raw(value, max_bytes=max_bytes))]
+        except BadInput as error:
+            place = (f"line {where['line']}" if "line" in where else
+                     f"item {where['index']}" if "index" in where else "the article")
+            raise Rejected(400, f"{place}: {error}", reason=error.reason, **where) from None
+        prepared.append(Prepared(value, ids))
+    return prepared
+
+
+def bearer_token_matches(header: str | None, token: str) -> bool:
+    """Whether an `Authorization` header carries `token` as its bearer token (compared in constant time)."""
+    scheme, _, given = (header or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8"))
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise Rejected(413, f"the body exceeds the {limit} byte limit", limit=limit)
+    body = bytearray()
+    # Read the stream ourselves: aiohttp's own limit (client_max_size, 1 MiB) is not the one configured here.
+    async for chunk in request.content.iter_chunked(_READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            raise Rejected(413, f"the body exceeds the {limit} byte limit", limit=limit)
+    return bytes(body)
+
+
+def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) -> None:
+    """Register `POST /ingest` on `app`'s web server; nothing is registered (404) when `ingest_token` is empty."""
+    if not settings.ingest_token:
+        return
+
+    @app.page(PATH)
+    class Ingest(View):
+        """Articles as JSON (an object or an array) or JSON lines → the raw topic; 202 with their clean ids."""
+
+        async def post(self, request: Request) -> Response:
+            try:
+                return await self._ingest(request)
+            except Rejected as rejected:
+                headers = None
+                if rejected.status == 401:
+                    headers = {"WWW-Authenticate": 'Bearer realm="wirewatch"'}
+                return self.json({"error": str(rejected), **rejected.details}, status=rejected.status,
+                                 headers=headers)
+
+        async def _ingest(self, request: Request) -> Response:
+            if not bearer_token_matches(request.headers.get("Authorization"), settings.ingest_token):
+                raise Rejected(401, "a valid `Authorization: Bearer <token>` header is required")
+            if request.content_type not in JSON_TYPES | JSON_LINES_TYPES:
+                accepted = ", ".join(sorted(JSON_TYPES | JSON_LINES_TYPES))
+                raise Rejected(415, f"content type {request.content_type!r} is not accepted (accepted: {accepted})")
+            body = await _read_body(request, settings.ingest_max_bytes)
+            items = parse_body(body, request.content_type)
+            prepared = prepare_articles(items, max_bytes=settings.max_article_bytes, now=time.time())
+            # One key per request: its articles share a partition and reach dedup in the order given.
+            key = f"http-{uuid.uuid4().hex[:12]}".encode()
+            try:
+                deliveries = [await topics.raw.send(key=key, value=article.value) for article in prepared]
+                await asyncio.gather(*deliveries)
+            except KafkaError as error:
+                log.error("ingest endpoint send failed", extra={"error": f"{type(error).__name__}: {error}"})
+                raise Rejected(503, "the broker did not take every article; retry the request "
+                                    "(a repeat keeps its ids, so dedup sees it as a duplicate)") from None
+            ids = [article_id for article in prepared for article_id in article.ids]
+            log.info("ingest endpoint accepted articles", extra={"accepted": len(prepared), "key": key.decode()})
+            return self.json({"accepted": len(prepared), "ids": ids}, status=202)
