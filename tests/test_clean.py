@@ -135,7 +135,8 @@ def test_mojibake_is_repaired_without_straightening_quotes():
 def test_dateline_byline_and_source_are_read():
     text = "By Jane Doe\n\nOSAKA, Japan (Reuters) - Leaders met on Saturday.\n\nThey talked.\n&#3;"
     [article] = clean_article(RawArticle(title="Leaders meet", text=text))
-    assert (article.byline, article.dateline, article.source) == ("Jane Doe", "OSAKA, Japan", "Reuters")
+    assert (article.byline, article.dateline, article.place, article.source) == (
+        "Jane Doe", "OSAKA, Japan (Reuters) -", "OSAKA, Japan", "Reuters")
     assert article.paragraphs == ["Leaders met on Saturday.", "They talked."]
 
 
@@ -146,9 +147,10 @@ def test_reuters_wire_copy_is_cleaned(reuters_sample):
         [article] = clean_article(raw)
         assert not article.body.rstrip().endswith(("Reuter", "REUTER")), article.id
         assert not has_control_characters(all_text(article)), article.id
-        assert article.dateline and str(record["dateline"]).startswith(article.dateline), article.id
+        assert " ".join(str(record["dateline"]).split()).startswith(article.dateline), article.id
+        assert article.place and article.dateline.startswith(article.place), article.id
         assert article.published is not None and article.published.tzinfo is UTC
-        assert not article.paragraphs[0].startswith(article.dateline)
+        assert not article.paragraphs[0].startswith(article.place)
 
 
 def test_reuters_ticker_symbols_are_not_taken_for_html():

@@ -12,7 +12,7 @@ GLUED_MARKERS = re.compile(
 
 _CONTACT = re.compile(r"To contact the (?:reporters?|editors?|authors?)\b")
 _COPYRIGHT = re.compile(r"(?:©|\([cC]\)|Copyright\b)\s*(?:\d{4}|[A-Z])")
-_DROPPED = re.compile(r"For more articles like this\b|Reuter\s*$|REUTER\s*$")
+_DROPPED = re.compile(r"For more articles like this\b|(?i:reuter)(?:\s+(?i:reuter))*\s*$")
 _ASSISTANCE = re.compile(r"[-–—]+\s*(With (?:assistance|reporting) from\b.*)")
 _UPDATE_NOTE = re.compile(r"\(((?:Updates|Adds|Corrects|Recasts|Rewrites) [^()]{1,300})\)$")
 _TRANSLATION = re.compile(r"(?:Powered by|Translated by) (?:automated|machine) translation\b", re.IGNORECASE)
@@ -22,8 +22,8 @@ _PHOTO_CREDIT = re.compile(
     r"(?:[ /][A-Z][\w.'’-]*){0,5}\)?\s*$|^Photographer: "
 )
 _MAX_CAPTION = 500
-# A "Reuter" sign-off glued to the end of the last paragraph.
-_TRAILER = re.compile(r"(?<=[.!?”\")\d])\s+(?:Reuter|REUTER)$")
+# A "Reuter" sign-off (any case: "reuter" too) glued to the end of the last paragraph.
+_TRAILER = re.compile(r"(?<=[.!?”\")\d])(?:\s+(?i:reuter))+$")
 
 
 @dataclass

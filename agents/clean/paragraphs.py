@@ -25,7 +25,8 @@ _STRAY_TAG = re.compile(
 )
 
 # A sentence end glued to the next sentence ("Zone.The", "nowhere.“I"); "U.S.", "a.m.", "3.5" and URLs don't match.
-_GLUED_SENTENCE = re.compile(r"(?:(?<=[a-z0-9%)][.!?])|(?<=[A-Z]{2}[.!?]))(?=[“‘]?[A-Z])")
+# After an acronym the next sentence must start with a capitalised word, so "(CANN.T)" and "CKGH.HK" stay whole.
+_GLUED_SENTENCE = re.compile(r"(?<=[a-z0-9%)][.!?])(?=[“‘]?[A-Z])|(?<=[A-Z]{2}[.!?])(?=[“‘]?[A-Z][a-z])")
 # A quotation closed at a sentence end and glued to what follows: "easy.”Trump".
 _GLUED_AFTER_QUOTE = re.compile(r"(?<=[.!?…]”)(?=[“‘]?[A-Z])")
 # A closing quote glued to a word mid-sentence: only a space is missing.
@@ -37,9 +38,12 @@ _PLAIN_HEADING = re.compile(
     r"While|After|Before|Despite|Although|For|With|A)\s)"
 )
 # Anchored at a token start so a long token without "@" is scanned once, not once per character.
-_URL_OR_EMAIL = re.compile(r"(?<![\w.+-])(?:(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+)")
+# Tickers such as "<CKGH.HK>" are protected the same way.
+_URL_OR_EMAIL = re.compile(r"(?<![\w.+-])(?:(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+                           r"|<[A-Z0-9][A-Za-z0-9.&/-]{0,15}>")
 _SENTENCE_END = re.compile(r"[.!?…:][”’\")\]]*$")
 _WRAPPED_WIDTH = 90
+_SHOUTED_LINE = re.compile(r"[^a-z\s]*[A-Z][^a-z\s]*(?:\s+[^a-z\s]+)*\s+[^a-z\s]*[A-Z][^a-z\s]*")
 
 
 def repair_text(text: str) -> str:
@@ -72,7 +76,8 @@ def break_before(text: str, markers: re.Pattern[str]) -> str:
 
 
 def split_paragraphs(text: str) -> list[str]:
-    """Paragraphs of repaired text: blocks between blank lines; indented lines start one; hard-wrapped lines join."""
+    """Paragraphs of repaired text: blocks between blank lines; indented lines start one; hard-wrapped lines join,
+    except around an all-caps line (a wire headline above its dateline)."""
     lines = text.split("\n")
     hard_wrapped = len(lines) >= 3 and max(len(line) for line in lines) <= _WRAPPED_WIDTH
     paragraphs: list[str] = []
@@ -83,6 +88,7 @@ def split_paragraphs(text: str) -> list[str]:
             or line[:1].isspace()
             or not hard_wrapped
             or (current and _SENTENCE_END.search(current[-1]) is not None and len(current[-1]) < _WRAPPED_WIDTH // 2)
+            or (current and (_is_shouted(line) or _is_shouted(current[-1])))
         )
         if starts_new and current:
             paragraphs.append(" ".join(current))
@@ -115,6 +121,11 @@ def unglue_inline(text: str) -> str:
 def normalise_space(text: str) -> str:
     """`text` on one line with single spaces."""
     return " ".join(text.split())
+
+
+def _is_shouted(line: str) -> bool:
+    """An all-caps line of two or more words: a wire headline or table heading, never the middle of a sentence."""
+    return _SHOUTED_LINE.fullmatch(line.strip()) is not None
 
 
 def _split_heading(piece: str) -> list[str]:
