@@ -9,7 +9,6 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from agents.alert.core import AlertLedger, alerts_for
 from agents.alert.rules import load_rules

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from agents.admin import create_topics
+from agents.clean.core import clean_article
 from agents.embedded_broker import EmbeddedBroker, free_port
+from streams.deadletter import BadInput
+from streams.records import CleanArticle, RawArticle
 from streams.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +34,15 @@ def seed_paths() -> list[Path]:
 def seed_texts(seed_paths: list[Path]) -> list[str]:
     """The seed documents' text as it is on disk."""
     return [p.read_text(encoding="utf-8") for p in seed_paths]
+
+
+def clean_or_none(raw: RawArticle) -> list[CleanArticle] | None:
+    """The clean stage's articles for `raw`, or None when it rejects the input as empty (the only allowed reject)."""
+    try:
+        return clean_article(raw)
+    except BadInput as error:
+        assert error.reason == "empty_body"
+        return None
 
 
 def shared_data(relative: str) -> Path:

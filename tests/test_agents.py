@@ -1,13 +1,11 @@
 """Each stage's Faust agent under `agent.test_context()`, wired to in-memory channels instead of Kafka topics."""
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faust
 import orjson
 import pytest
 

@@ -5,7 +5,6 @@ import gzip
 import itertools
 import unicodedata
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pytest
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 from agents.clean.core import clean_article, parse_published, text_id
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
-from tests.conftest import shared_data
+from tests.conftest import clean_or_none, shared_data
 
 BOILERPLATE = ("©", "To contact", "For more articles like this", "<p class", "REUTERS/",
                "Powered by automated translation", "(Updates with", "(Bloomberg)")
@@ -218,14 +217,6 @@ FRAGMENTS = st.sampled_from([
     "\u200b", "e\u0301", "Ã©", "â€™", "\t", "\r\n", "REUTERS/Kevin Lamarque", "Far ApartThe ", "x@y.com",
 ])
 ARBITRARY_TEXT = st.lists(st.one_of(FRAGMENTS, st.text(max_size=20)), max_size=30).map("".join)
-
-
-def clean_or_none(raw: RawArticle) -> list[CleanArticle] | None:
-    try:
-        return clean_article(raw)
-    except BadInput as error:
-        assert error.reason == "empty_body"
-        return None
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

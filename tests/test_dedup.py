@@ -1,7 +1,6 @@
 """The dedup core: duplicates, updates, same-story rewrites and new stories, on synthetic text and the seeds."""
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 import subprocess

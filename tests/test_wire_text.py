@@ -15,10 +15,9 @@ from hypothesis import strategies as st
 from agents.clean.core import clean_article
 from agents.clean.language import detect_language
 from agents.clean.lead import is_all_caps, read_dateline, readable_title
-from streams.deadletter import BadInput
 from streams.raw import raw_from_mapping
 from streams.records import CleanArticle, RawArticle
-from tests.conftest import shared_data
+from tests.conftest import clean_or_none, shared_data
 
 WIRE = """BAHIA COCOA REVIEW
 SALVADOR, Feb 26 - Showers continued throughout the week in
@@ -165,14 +164,6 @@ DATELINE_FIELD = st.one_of(st.none(), st.sampled_from(["SALVADOR, Feb 26 -", "NE
                            st.text(max_size=30))
 TITLE = st.one_of(st.none(), st.sampled_from(["U.S. BANKERS SEE NO RELIEF FOR LDC DEBT", "BAHIA COCOA REVIEW",
                                               "Kim meets Trump", "<BP> 1ST QTR"]), st.text(max_size=30))
-
-
-def clean_or_none(raw: RawArticle) -> list[CleanArticle] | None:
-    try:
-        return clean_article(raw)
-    except BadInput as error:
-        assert error.reason == "empty_body"
-        return None
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

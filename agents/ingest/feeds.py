@@ -28,9 +28,7 @@ from aiokafka.errors import KafkaError
 
 from agents.ingest.fetch import AddressPolicy, FetchError, client_session, fetch, settings_policy
 from agents.ingest.files import RawMessage
-from agents.ingest.producer import kafka_producer
-from streams.codecs import dumps
-from streams.deadletter import BadInput, dead_letter, record_dead_letter
+from agents.ingest.producer import dead_letter_if_too_large, kafka_producer
 from streams.metrics import ARTICLES
 from streams.settings import Settings
 from streams.topics import topic_name
@@ -354,16 +352,11 @@ async def ingest_feeds(feeds_file: Path, settings: Settings, *, once: bool = Fal
     feeds = load_feeds(feeds_file)
     producer = kafka_producer(settings)
     await producer.start()
-    raw_topic, dead_topic = topic_name(settings, "raw"), topic_name(settings, "deadletter")
+    raw_topic = topic_name(settings, "raw")
 
     async def send(message: RawMessage) -> None:
         ARTICLES.labels(STAGE, "in").inc()
-        if len(message.value) > settings.max_article_bytes:
-            error = BadInput("too_large", f"{len(message.value)} bytes exceed the "
-                             f"{settings.max_article_bytes} byte limit (WIREWATCH_MAX_ARTICLE_BYTES)")
-            letter = dead_letter(STAGE, message.value, error, origin=message.origin)
-            await producer.send_and_wait(dead_topic, dumps(letter), key=STAGE.encode())
-            record_dead_letter(STAGE, letter)
+        if await dead_letter_if_too_large(producer, settings, message):
             return
         try:
             await producer.send_and_wait(raw_topic, message.value, key=(message.key or "").encode())

@@ -24,7 +24,7 @@ from streams.codecs import dumps
 from streams.deadletter import BadInput, dead_letter, record_dead_letter
 from streams.metrics import ARTICLES, stage_timer
 from streams.raw import parse_raw
-from streams.settings import Settings
+from streams.settings import ENV_PREFIX, Settings
 from streams.topics import topic_name
 
 STAGE = "ingest"
@@ -40,6 +40,19 @@ class IngestReport:
     sent: int = 0
     dead_lettered: int = 0
     failed: int = 0             # the broker did not take them: ingest exits non-zero, re-run it
+
+
+async def dead_letter_if_too_large(producer: AIOKafkaProducer, settings: Settings,
+                                   message: RawMessage) -> bool:
+    """Send `message` to the dead-letter topic instead when Kafka could not carry it; True if it did so."""
+    if len(message.value) <= settings.max_article_bytes:
+        return False
+    error = BadInput("too_large", f"{len(message.value)} bytes exceed the {settings.max_article_bytes} byte limit "
+                     f"({ENV_PREFIX}MAX_ARTICLE_BYTES)")
+    letter = dead_letter(STAGE, message.value, error, origin=message.origin)
+    await producer.send_and_wait(topic_name(settings, "deadletter"), dumps(letter), key=STAGE.encode())
+    record_dead_letter(STAGE, letter)
+    return True
 
 
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
@@ -68,7 +81,7 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings, producer: AIOK
     producer = producer or kafka_producer(settings)
     if own_producer:
         await producer.start()
-    raw_topic, dead_topic = topic_name(settings, "raw"), topic_name(settings, "deadletter")
+    raw_topic = topic_name(settings, "raw")
     report = IngestReport()
     deliveries: list[asyncio.Future] = []
     run_key = f"ingest-{uuid.uuid4().hex[:12]}".encode()
@@ -90,12 +103,7 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings, producer: AIOK
             if speed > 0:  # latency is measured from the send, not from when the files were read
                 message = _stamped(message, time.time())
             ARTICLES.labels(STAGE, "in").inc()
-            if len(message.value) > settings.max_article_bytes:
-                error = BadInput("too_large", f"{len(message.value)} bytes exceed the "
-                                 f"{settings.max_article_bytes} byte limit (WIREWATCH_MAX_ARTICLE_BYTES)")
-                letter = dead_letter(STAGE, message.value, error, origin=message.origin)
-                await producer.send_and_wait(dead_topic, dumps(letter), key=STAGE.encode())
-                record_dead_letter(STAGE, letter)
+            if await dead_letter_if_too_large(producer, settings, message):
                 report.dead_lettered += 1
                 continue
             with stage_timer(STAGE):
