@@ -8,7 +8,6 @@ import argparse
 import gzip
 import resource
 import statistics
-import sys
 import time
 import tracemalloc
 
@@ -16,17 +15,15 @@ import orjson
 
 from agents.clean.core import clean_article
 from agents.clean.language import detect_language
-from benchmarks.reuters import CORPUS
+from benchmarks.shared_data import REUTERS, require
 from streams.raw import raw_from_mapping
 from streams.records import RawArticle
 
 
 def wire_raws(limit: int) -> list[RawArticle]:
     """The first `limit` Reuters records with a body, as ingest reads them (title, body, dateline, date)."""
-    if not CORPUS.exists():
-        sys.exit(f"needs {CORPUS} (the shared Reuters-21578 data set); it is not on this machine")
     raws: list[RawArticle] = []
-    with gzip.open(CORPUS, "rb") as lines:
+    with gzip.open(require(REUTERS, "the shared Reuters-21578 data set"), "rb") as lines:
         for record in map(orjson.loads, lines):
             if record.get("body"):
                 raws.append(raw_from_mapping(record, max_bytes=1_000_000))

@@ -16,14 +16,14 @@ import gzip
 import json
 import re
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "zyte-aeb-dev"
+from benchmarks.shared_data import ZYTE_PAGES, require
+
 _TOKEN = re.compile(r"\w+")
 
 
@@ -61,7 +61,7 @@ def score(pairs: Iterable[tuple[str, str]]) -> Score:
     return Score(precision, recall, f1)
 
 
-def load_pages(folder: Path = DATA) -> dict[str, tuple[str, str]]:
+def load_pages(folder: Path = ZYTE_PAGES) -> dict[str, tuple[str, str]]:
     """id → (html, true body) for every page of the data set."""
     truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
     pages = {}
@@ -110,11 +110,9 @@ def main() -> None:
     options.add_argument("--runs", type=int, default=3, help="timed runs per extractor (median is reported)")
     options.add_argument("--worst", type=int, default=0, help="also list the N pages where wirewatch scores lowest")
     args = options.parse_args()
-    if not (DATA / "ground-truth.json").exists():
-        sys.exit(f"needs {DATA} (the article-extraction-benchmark pages, ground-truth.json and html/); "
-                 "it is not present on this machine")
+    require(ZYTE_PAGES / "ground-truth.json", "the article-extraction-benchmark pages, ground-truth.json and html/")
     pages = load_pages()
-    print(f"{len(pages)} pages from {DATA}")
+    print(f"{len(pages)} pages from {ZYTE_PAGES}")
     results = {}
     for name, extract in EXTRACTORS.items():
         result, rate, predictions = run(extract, pages, args.runs)

@@ -19,9 +19,9 @@ from typing import Callable, Sequence
 from spacy.language import Language
 
 from agents.tag.core import load_ner, tag_texts
+from benchmarks.shared_data import REUTERS
 from streams.settings import Settings
 
-REUTERS = Path(__file__).resolve().parents[2] / "shared" / "data" / "reuters21578" / "reuters21578.jsonl.gz"
 
 
 def reuters_bodies(path: Path, limit: int) -> list[str]:
