@@ -13,7 +13,7 @@ import orjson
 from agents.alert.core import AlertLedger, alerts_for
 from agents.alert.rules import load_rules
 from agents.clean.core import clean_article
-from agents.dedup.core import DedupIndex, Thresholds
+from agents.dedup.core import in_memory_index
 from agents.ingest.files import load_raw_articles
 from agents.tag.articles import tag_articles
 from agents.tag.core import load_ner, tag_texts
@@ -109,7 +109,7 @@ def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     rejects = Rejects()
     articles = [article for _, article in rejects.accepted(cleaned(paths, settings))]
     articles.sort(key=lambda a: a.published or _EARLIEST)  # stable: undated articles keep their input order
-    index = DedupIndex({}, {}, {}, {}, {}, Thresholds.from_settings(settings))
+    index = in_memory_index(settings)
     deduped = [DedupedArticle(article=a, verdict=index.judge(a)) for a in articles]
     nlp = load_ner(settings.spacy_model)
     rules = load_rules(settings.rules_file)

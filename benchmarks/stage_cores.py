@@ -13,7 +13,7 @@ from collections.abc import Callable
 from agents.alert.core import AlertLedger, alerts_for
 from agents.alert.rules import load_rules
 from agents.clean.core import clean_article
-from agents.dedup.core import DedupIndex, Thresholds
+from agents.dedup.core import in_memory_index
 from agents.tag.articles import tag_articles
 from agents.tag.core import load_ner
 from benchmarks.reuters import reuters_raw
@@ -61,7 +61,7 @@ def main() -> None:
 
 
 def _dedup(cleaned: list, settings: Settings) -> list[DedupedArticle]:
-    index = DedupIndex({}, {}, {}, {}, {}, Thresholds.from_settings(settings))
+    index = in_memory_index(settings)
     return [DedupedArticle(article=a, verdict=index.judge(a)) for a in cleaned]
 
 

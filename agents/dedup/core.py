@@ -194,6 +194,11 @@ class DedupIndex:
         self.stories[story_id] = _story_entry(self.stories.get(story_id), article, features, trigrams)
 
 
+def in_memory_index(settings: Settings) -> DedupIndex:
+    """A dedup index over plain dicts: the offline commands and benchmarks judge with the stream's rules."""
+    return DedupIndex({}, {}, {}, {}, {}, Thresholds.from_settings(settings))
+
+
 class Expiry:
     """Runs `DedupIndex.expire` now and then, so the index holds a bounded window of the stream.
 
