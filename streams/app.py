@@ -1,6 +1,8 @@
 """The Faust app factory: one app per stage (its own consumer group), configured from Settings."""
 from __future__ import annotations
 
+import socket
+
 import faust
 from faust.web import Request, Response, View
 
@@ -21,6 +23,7 @@ def create_app(settings: Settings, stage: str) -> faust.App:
         broker_heartbeat_interval=settings.heartbeat_interval,
         consumer_auto_offset_reset="earliest",
         web_bind=settings.web_host,
+        web_host=advertised_host(settings.web_host),
         web_port=settings.web_port,
         web_enabled=True,
         datadir=str(settings.data_dir / "faust" / stage),
@@ -35,3 +38,11 @@ def create_app(settings: Settings, stage: str) -> faust.App:
             return self.bytes(body, content_type=content_type.split(";")[0])
 
     return app
+
+
+def advertised_host(web_host: str) -> str:
+    """The host other workers reach this one's web server at (Faust's canonical URL, used to route table views).
+
+    The bind address itself, unless it binds every interface (containers): then the host name, as Faust defaults to.
+    """
+    return socket.gethostname() if web_host in ("0.0.0.0", "::", "") else web_host

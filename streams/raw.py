@@ -80,8 +80,11 @@ def _field_value(name: str, key: str, value: Any) -> Any:
     return value
 
 
-def decode_record(value: bytes | None, record_type: type[RecordT]) -> RecordT:
-    """Decode a record sent by an upstream stage; `BadInput` when the bytes are not that record."""
+def decode_record(value: bytes | None, record_type: type[RecordT] | tuple[type[RecordT], ...]) -> RecordT:
+    """Decode a record sent by an upstream stage; `BadInput` when the bytes are not that record.
+
+    Given several record types (a topic that carries more than one), the record's Faust namespace picks the type.
+    """
     if not value:
         raise BadInput("empty_message", "the message value is empty")
     try:
@@ -90,7 +93,19 @@ def decode_record(value: bytes | None, record_type: type[RecordT]) -> RecordT:
         raise BadInput("malformed_json", f"message is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise BadInput("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    if isinstance(record_type, tuple):
+        record_type = _by_namespace(obj, record_type)
     try:
         return record_type.from_data(obj)
     except (TypeError, ValueError, KeyError) as exc:
         raise BadInput("invalid_record", f"not a valid {record_type.__name__}: {exc}") from None
+
+
+def _by_namespace(obj: dict[str, Any], record_types: tuple[type[RecordT], ...]) -> type[RecordT]:
+    """The one of `record_types` whose Faust namespace the serialised record names."""
+    namespace = (obj.get("__faust") or {}).get("ns") if isinstance(obj.get("__faust"), dict) else None
+    for record_type in record_types:
+        if record_type._options.namespace == namespace:
+            return record_type
+    names = ", ".join(t.__name__ for t in record_types)
+    raise BadInput("invalid_record", f"expected one of {names}, got a record of namespace {namespace!r}")

@@ -79,6 +79,42 @@ class DedupedArticle(faust.Record, serializer="orjson", namespace="wirewatch.ded
     schema_version: int = 1
 
 
+class DedupManifest(faust.Record, serializer="orjson", namespace="wirewatch.dedup.manifest", isodates=True):
+    """Dedup's router to its decider: one clean article in stream order, and which index partitions it probed.
+
+    The decider gives verdicts in `seq` order once every partition in `partitions` has answered.
+    """
+
+    seq: int                        # the article's offset in the clean topic: its place in the stream
+    article: CleanArticle
+    partitions: list[int]           # index partitions sent a probe; empty for an article with no body
+    stream_time: float              # unix seconds: the newest publish (else ingest) time seen up to this article
+    fingerprint: str = ""           # sha256 of the normalised body (see agents.dedup.signatures)
+    schema_version: int = 1
+
+
+class DedupProbe(faust.Record, serializer="orjson", namespace="wirewatch.dedup.probe"):
+    """One article's LSH band keys that fall on one index partition, with the signatures to compare."""
+
+    seq: int
+    article_id: str
+    time: float                     # unix seconds: the article's publish time, else its ingest time
+    stream_time: float              # entries older than stream_time minus the retention are never candidates
+    band_keys: list[str]
+    shingle_sig: str                # MinHash signatures, packed (agents.dedup.signatures.pack)
+    content_sig: str
+    schema_version: int = 1
+
+
+class DedupCandidates(faust.Record, serializer="orjson", namespace="wirewatch.dedup.candidates"):
+    """One index partition's answer to a probe: earlier articles sharing a band, with estimated similarities."""
+
+    seq: int
+    partition: int
+    candidates: list[list]          # [article_id, 5-shingle Jaccard, content-word Jaccard, seq], estimated
+    schema_version: int = 1
+
+
 class EntityMention(faust.Record, serializer="orjson", namespace="wirewatch.entity"):
     """One entity mention; offsets index `CleanArticle.full_text`."""
 

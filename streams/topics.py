@@ -5,11 +5,12 @@ from dataclasses import dataclass
 
 import faust
 
-from streams.records import Alert, CleanArticle, DeadLetter, DedupedArticle, TaggedArticle
+from streams.records import (Alert, CleanArticle, DeadLetter, DedupCandidates, DedupedArticle, DedupManifest,
+                             DedupProbe, TaggedArticle)
 from streams.settings import Settings
 
-# Until dedup's index is partitioned by LSH band (a later issue), every clean article carries this one key so that
-# each article meets the whole index on one partition: dedup verdicts are then exact at any worker count.
+# Dedup judges the clean stream in one order: every clean article, and every message to dedup's decider, carries
+# this one key. The LSH index itself is partitioned by band key (`dedup_probes`), so that part scales out.
 DEDUP_SHARD_KEY = "index"
 
 
@@ -19,12 +20,16 @@ class TopicSpec:
 
     suffix: str
     key: str
-    value_type: type[faust.Record] | None  # the schema; None for raw: a feed's JSON object (see streams.raw)
+    value_type: type[faust.Record] | tuple[type[faust.Record], ...] | None  # the schema (None for raw: a feed's
+    # JSON object, see streams.raw); a tuple where a topic carries several records, told apart by namespace
 
 
 TOPIC_SPECS: dict[str, TopicSpec] = {
     "raw": TopicSpec("articles.raw", "the ingest run or feed: its articles keep their order to dedup", None),
-    "clean": TopicSpec("articles.clean", f"`{DEDUP_SHARD_KEY}`: the dedup index shard", CleanArticle),
+    "clean": TopicSpec("articles.clean", f"`{DEDUP_SHARD_KEY}`: dedup judges one ordered stream", CleanArticle),
+    "dedup_probes": TopicSpec("dedup.probes", "partition chosen by LSH band key (the key names it)", DedupProbe),
+    "dedup_decide": TopicSpec("dedup.decide", f"`{DEDUP_SHARD_KEY}`: manifests and index answers, one partition",
+                              (DedupManifest, DedupCandidates)),
     "deduped": TopicSpec("articles.deduped", "story_id: one story's articles stay in order", DedupedArticle),
     "tagged": TopicSpec("articles.tagged", "story_id: alert state per story lives on one partition", TaggedArticle),
     "alerts": TopicSpec("alerts", "idempotency key: consumers can compact and drop repeats", Alert),
@@ -43,6 +48,8 @@ class Topics:
 
     raw: faust.TopicT
     clean: faust.TopicT
+    dedup_probes: faust.TopicT
+    dedup_decide: faust.TopicT
     deduped: faust.TopicT
     tagged: faust.TopicT
     alerts: faust.TopicT

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Hashable
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -11,23 +12,29 @@ from streams.settings import Settings
 from streams.topics import topic_name
 
 
-async def read_topic(settings: Settings, role: str, count: int, timeout: float = 60.0) -> list[dict]:
-    """The first `count` values of the topic of `role` as JSON objects (fewer if `timeout` runs out)."""
+async def read_topic(settings: Settings, role: str, count: int, timeout: float = 60.0,
+                     identity: Callable[[dict], Hashable] | None = None) -> list[dict]:
+    """The first `count` values of the topic of `role` as JSON objects (fewer if `timeout` runs out).
+
+    With `identity`, repeats (at-least-once re-deliveries) are dropped and `count` distinct values are read.
+    """
     consumer = AIOKafkaConsumer(topic_name(settings, role), bootstrap_servers=settings.bootstrap_servers,
                                 auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
     await consumer.start()
-    values: list[dict] = []
+    values: dict[Hashable, dict] = {}
     deadline = time.monotonic() + timeout
     try:
         while len(values) < count and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                values.extend(orjson.loads(record.value) for record in records)
+            for record in (r for records in batches.values() for r in records):
+                value = orjson.loads(record.value)
+                values.setdefault(identity(value) if identity else len(values), value)
     finally:
         await consumer.stop()
-    return values
+    return list(values.values())[:count]
 
 
-def read_topic_sync(settings: Settings, role: str, count: int, timeout: float = 60.0) -> list[dict]:
+def read_topic_sync(settings: Settings, role: str, count: int, timeout: float = 60.0,
+                    identity: Callable[[dict], Hashable] | None = None) -> list[dict]:
     """`read_topic` for synchronous tests."""
-    return asyncio.run(read_topic(settings, role, count, timeout))
+    return asyncio.run(read_topic(settings, role, count, timeout, identity))

@@ -101,11 +101,25 @@ async def test_clean_agent_rejects_oversized_article(stage) -> None:
         assert letter.reason == "too_large" and letter.original_size > 1000
 
 
-async def test_dedup_agent_keys_verdicts_by_story(stage) -> None:
+async def test_dedup_agents_carry_articles_from_router_through_index_to_verdicts(stage) -> None:
     body = "The central bank raised its main interest rate by half a point on Tuesday, citing inflation."
     async with stage("dedup") as harness:
-        await harness.agent.put(article("a1", "Rates up", body, source="Wire").dumps())
-        await harness.agent.put(article("a2", "Rates up", body, source="Other").dumps())
+        app = harness.agent.app
+        sequence: list[bytes] = []
+        async with app.agents["dedup-index"].test_context() as index:
+            for seq, clean in enumerate([article("a1", "Rates up", body, source="Wire"),
+                                         article("a2", "Rates up", body, source="Other")]):
+                await harness.agent.put(clean.dumps())  # the test context numbers offsets from 0
+                manifest = await harness.sent("dedup_decide")
+                assert manifest.seq == seq and manifest.partitions
+                for partition in manifest.partitions:
+                    probe = await harness.sent("dedup_probes")
+                    await index.put(probe.dumps(), partition=partition)
+                    sequence.append((await harness.sent("dedup_decide")).dumps())
+                sequence.append(manifest.dumps())  # the manifest after its answers: the decider must wait for it
+        async with app.agents["dedup-decide"].test_context() as decide:
+            for value in sequence:
+                await decide.put(value)
         first, second = await harness.sent("deduped"), await harness.sent("deduped")
         assert isinstance(first, DedupedArticle)
         assert (first.verdict.kind, second.verdict.kind) == ("new", "duplicate")

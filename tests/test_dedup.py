@@ -12,10 +12,13 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.dedup.core import DedupIndex, Expiry, Thresholds
+from agents.dedup.bands import BandIndex
+from agents.dedup.core import TABLE_NAMES, DedupIndex
+from agents.dedup.route import Router
+from agents.dedup.sequence import Sequencer
 from agents.dedup.sentences import split_sentences
-from agents.dedup.signatures import minhash_signature
-from streams.records import CleanArticle, DedupVerdict, RawArticle
+from agents.dedup.signatures import shingle_signature
+from streams.records import CleanArticle, DedupCandidates, DedupVerdict, RawArticle
 from tests.conftest import shared_data
 
 T0 = datetime(2019, 6, 29, 8, 0, tzinfo=timezone.utc)
@@ -50,10 +53,9 @@ def article(article_id: str, paragraphs: list[str], source: str | None = "Wire A
     return CleanArticle(id=article_id, title=title, paragraphs=paragraphs, source=source, published=published)
 
 
-def new_index(**tables: MutableMapping[str, Any]) -> DedupIndex:
-    """A dedup index over plain dicts (or the given mappings) with the default thresholds."""
-    return DedupIndex(tables.get("verdicts", {}), tables.get("exact", {}), tables.get("bands", {}),
-                      tables.get("articles", {}), tables.get("stories", {}), Thresholds())
+def new_index(partitions: int = 4, **tables: MutableMapping[str, Any]) -> DedupIndex:
+    """A dedup index over plain dicts (or the given mappings, by table name) with the default thresholds."""
+    return DedupIndex(table=lambda name: tables.get(name, {}), partitions=partitions)
 
 
 def index_with(*articles: CleanArticle) -> DedupIndex:
@@ -155,14 +157,13 @@ def test_unknown_publish_time_has_no_window() -> None:
 def test_first_article_of_a_story_is_new_and_recorded() -> None:
     index = new_index()
     assert index.judge(article("a1", REPORT)) == DedupVerdict(kind="new", story_id="a1")
-    story = index.stories["a1"]
+    story = index.tables["stories"]["a1"]
     assert (story["versions"], story["sources"], story["headline"]) == (["a1"], ["Wire A"], "Freedonia raises rates")
-    assert index.articles["a1"]["story_id"] == "a1"
-    assert len(index.articles["a1"]["shingle_sig"]) == len(index.articles["a1"]["content_sig"]) == 128
+    assert index.tables["articles"]["a1"]["story_id"] == "a1"
 
 
 def test_state_is_persisted_only_by_assignment() -> None:
-    tables = {name: AssignmentOnlyTable() for name in ("exact", "bands", "articles", "stories")}
+    tables = {name: AssignmentOnlyTable() for name in TABLE_NAMES}
     index = new_index(**tables)
     verdicts = [index.judge(a) for a in (
         article("a1", REPORT), article("a2", [*REPORT, REVISION_SENTENCE]),
@@ -177,35 +178,71 @@ def test_same_input_order_gives_the_same_verdicts_and_state() -> None:
               article("a2", [*REPORT, REVISION_SENTENCE])]
     first, second = new_index(), new_index()
     assert [first.judge(a) for a in stream] == [second.judge(a) for a in stream]
-    assert (first.bands, first.articles, first.stories) == (second.bands, second.articles, second.stories)
+    assert first.tables == second.tables
 
 
 def test_signatures_are_stable_across_processes() -> None:
-    code = "from agents.dedup.signatures import minhash_signature; print(minhash_signature([b'kim', b'trump']))"
+    code = "from agents.dedup.signatures import shingle_signature; print(shingle_signature(['kim', 'trump']).tolist())"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(other.stdout) == minhash_signature([b"kim", b"trump"])
+    assert json.loads(other.stdout) == shingle_signature(["kim", "trump"]).tolist()
 
 
-def test_expire_forgets_old_articles_and_stories() -> None:
-    later = T0 + timedelta(days=5)
-    index = index_with(article("old", REPORT, published=T0), article("fresh", UNRELATED, published=later))
-    assert index.expire(before=T0 + timedelta(days=1)) == 1
-    assert set(index.articles) == {"fresh"} and set(index.stories) == {"fresh"}
-    assert all(ids == ["fresh"] for ids in index.bands.values())
-    assert list(index.exact.values()) == ["fresh"]
-    assert index.judge(article("again", REPORT, published=later)).kind == "new"
+def test_entries_older_than_the_retention_are_forgotten_in_stream_time() -> None:
+    index = index_with(article("old", REPORT, published=T0))  # 2019 publish times: wall time would expire all
+    assert index.judge(article("d6", UNRELATED, published=T0 + timedelta(days=6))).kind == "new"
+    assert "old" in index.tables["articles"]
+    assert index.judge(article("again", REPORT, published=T0 + timedelta(days=8))).kind == "new"
+    tables = index.tables
+    assert "old" not in tables["articles"] and "old" not in tables["stories"]
+    assert not any(key.startswith("old@") for key in tables["verdicts"])
+    assert all(entry["id"] != "old" for entry in tables["entries"].values())
+    assert all(0 not in seqs for seqs in tables["buckets"].values())  # "old" was seq 0
 
 
-def test_expiry_keeps_a_window_of_stream_time_not_wall_time() -> None:
-    index, expiry = new_index(), Expiry(retention=timedelta(days=7), every=timedelta(hours=1))
-    old = article("old", REPORT, published=T0)  # 1987-style publish times: wall time would expire everything
-    index.judge(old)
-    assert expiry.maybe_expire(index, old) == 0
-    for day in (3, 6):
-        assert expiry.maybe_expire(index, article(f"d{day}", UNRELATED, published=T0 + timedelta(days=day))) == 0
-    later = article("later", UNRELATED, published=T0 + timedelta(days=8))
-    assert expiry.maybe_expire(index, later) == 1
-    assert "old" not in index.articles and not any(k.startswith("old@") for k in index.verdicts)
+def test_verdicts_do_not_depend_on_the_number_of_index_partitions() -> None:
+    stream = [article("a1", REPORT), article("c1", UNRELATED), article("b1", REWRITE, source="Wire B"),
+              article("a2", [*REPORT, REVISION_SENTENCE]), article("a3", REPORT, source="Wire C")]
+    verdicts = {n: [new_index(partitions=n).judge(a) for a in stream] for n in (1, 2, 3, 7)}
+    assert verdicts[1] == verdicts[2] == verdicts[3] == verdicts[7]
+
+
+def test_a_band_partition_answers_a_replayed_probe_as_before() -> None:
+    router, bands = Router({}, partitions=1), BandIndex({}, {}, {}, retention=timedelta(days=7))
+    probes = [router.route(a, seq)[1][0] for seq, a in enumerate([article("a1", REPORT), article("a2", REPORT)])]
+    first = [bands.probe(0, probe) for probe in probes]
+    assert [bands.probe(0, probe) for probe in probes] == first
+    assert [[c[0] for c in answer.candidates] for answer in first] == [[], ["a1"]]
+
+
+def test_sequencer_releases_in_stream_order_once_every_partition_answered() -> None:
+    router, sequencer = Router({}, partitions=3), Sequencer({})
+    routed = [router.route(a, seq) for seq, a in enumerate([article("a1", REPORT), article("c1", UNRELATED)])]
+    (first, first_probes), (second, second_probes) = routed
+
+    def answer(seq: int, partition: int) -> DedupCandidates:
+        return DedupCandidates(seq=seq, partition=partition, candidates=[[f"x{seq}{partition}", 0.1, 0.1]])
+
+    # Manifests come in stream order on one partition; answers come in any order.
+    assert [sequencer.add_answer(answer(1, p)) for p in second_probes] == [[]] * len(second_probes)
+    assert sequencer.add_manifest(first) == []
+    assert sequencer.add_manifest(second) == []
+    *waiting, last = sorted(first_probes)
+    assert [sequencer.add_answer(answer(0, p)) for p in waiting] == [[]] * len(waiting)
+    released = sequencer.add_answer(answer(0, last))
+    assert [(m.seq, [c[0] for c in candidates]) for m, candidates in released] == [
+        (0, [f"x0{p}" for p in sorted(first_probes)]), (1, [f"x1{p}" for p in sorted(second_probes)])]
+    assert sequencer.add_manifest(first) == [] and sequencer.add_answer(answer(0, last)) == []  # re-deliveries
+
+
+def test_sequencer_drops_answers_whose_manifest_never_came() -> None:
+    router, sequencer = Router({}, partitions=2), Sequencer({})
+    (lost, lost_probes), (kept, kept_probes) = [router.route(a, seq) for seq, a in
+                                                enumerate([article("a1", REPORT), article("c1", UNRELATED)])]
+    for partition in lost_probes:
+        sequencer.add_answer(DedupCandidates(seq=lost.seq, partition=partition, candidates=[]))
+    sequencer.add_manifest(kept)
+    released = [r for p in kept_probes for r in sequencer.add_answer(DedupCandidates(seq=1, partition=p, candidates=[]))]
+    assert [m.seq for m, _ in released] == [1]
 
 
 @pytest.mark.parametrize(("paragraph", "expected"), [
@@ -266,6 +303,12 @@ def reuters_articles(limit: int) -> list[CleanArticle]:
                                      for p in r["body"].removesuffix("Reuter\n&#3;").split("\n    ")],
                          published=datetime.fromisoformat(r["date"]).replace(tzinfo=timezone.utc))
             for r in records[:limit]]
+
+
+def test_reuters_verdicts_do_not_depend_on_the_number_of_index_partitions() -> None:
+    articles = reuters_articles(600)
+    one, three = new_index(partitions=1), new_index(partitions=3)
+    assert [one.judge(a) for a in articles] == [three.judge(a) for a in articles]
 
 
 def test_reuters_identical_bodies_are_duplicates() -> None:

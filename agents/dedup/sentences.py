@@ -1,11 +1,12 @@
 """Sentences and their word 3-grams: how dedup tells which sentences an article adds to a story."""
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Sequence
 
-from agents.dedup.signatures import normalise
+import numpy as np
+
+from agents.dedup.signatures import ngram_hashes, normalise, word_hashes
 
 MIN_SENTENCE_WORDS = 4
 NEW_SENTENCE_MAX_SEEN = 0.5  # a sentence is new when fewer than half of its 3-grams are already in the story
@@ -40,18 +41,21 @@ def split_sentences(paragraph: str) -> list[str]:
     return [s for s in sentences if s]
 
 
-def trigram_hashes(sentence: str) -> list[int]:
-    """48-bit hashes of the sentence's normalised word 3-grams (48 bits: exact in any JSON reader's numbers)."""
-    words = normalise(sentence).split()
-    return [
-        int.from_bytes(hashlib.blake2b(" ".join(words[i:i + 3]).encode("utf-8"), digest_size=6).digest(), "big")
-        for i in range(len(words) - 2)
-    ]
-
-
 def sentence_trigrams(paragraphs: Iterable[str]) -> list[tuple[str, list[int]]]:
-    """Each sentence of the paragraphs with its 3-gram hashes, computed once for both uses below."""
-    return [(sentence, trigram_hashes(sentence)) for p in paragraphs for sentence in split_sentences(p)]
+    """Each sentence of the paragraphs with the 48-bit hashes of its normalised word 3-grams (none under 3 words).
+
+    48 bits: exact in any JSON reader's numbers. The article's words are hashed in one vectorised pass.
+    """
+    found = [sentence for paragraph in paragraphs for sentence in split_sentences(paragraph)]
+    words = [normalise(sentence).split() for sentence in found]
+    flat = [word for sentence_words in words for word in sentence_words]
+    grams = (ngram_hashes(word_hashes(flat), 3) >> np.uint64(16)) if len(flat) >= 3 else np.zeros(0, np.uint64)
+    result, start = [], 0
+    for sentence, sentence_words in zip(found, words):
+        count = len(sentence_words)
+        result.append((sentence, grams[start:start + count - 2].tolist() if count >= 3 else []))
+        start += count
+    return result
 
 
 def added_sentences(sentences: Sequence[tuple[str, list[int]]], story_trigrams: set[int]) -> list[str]:
