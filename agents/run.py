@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import dataclasses
 import logging
 import os
@@ -84,6 +85,8 @@ def run_embedded(paths: list[Path], settings: Settings, *, exit_after_idle: floa
         _say(f"embedded broker {broker.url}; worker logs in {run_dir}")
         _say("metrics: " + "  ".join([f"ingest http://{settings.web_host}:{settings.web_port}/metrics"]
                                      + [f"{w.stage} {w.metrics_url}" for w in workers]))
+        stories = next(w for w in workers if w.stage == "stories").metrics_url.removesuffix("/metrics")
+        _say(f"story state: {stories}/stories?since=2019-01-01T00:00:00Z and {stories}/stories/ID")
         report = asyncio.run(ingest_paths(paths, settings))
         _say(f"ingested {report.sent} articles from {', '.join(map(str, paths))}"
              + (f" ({report.dead_lettered} to the dead-letter topic)" if report.dead_lettered else "")
@@ -105,12 +108,15 @@ def _relay_feed(feed: WorkerProcess, workers: list[WorkerProcess], exit_after_id
     assert feed.process.stdout is not None
     selector = selectors.DefaultSelector()
     selector.register(feed.process.stdout, selectors.EVENT_READ)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     last_line = 0.0
     while True:
         for _ in selector.select(timeout=0.5):
-            line = feed.process.stdout.readline()
-            if line:
-                sys.stdout.write(line.decode("utf-8", "replace"))
+            # Everything the pipe holds: readline() would keep the rest of a multi-line block in Python's buffer,
+            # where select() does not see it, until the feed printed something else.
+            chunk = os.read(feed.process.stdout.fileno(), 65536)
+            if chunk:
+                sys.stdout.write(decoder.decode(chunk))
                 sys.stdout.flush()
                 last_line = time.monotonic()
         dead = [w for w in workers if w.process.poll() is not None]

@@ -11,12 +11,13 @@ from streams.topics import Topics
 
 Installer = Callable[[faust.App, Topics, Settings], faust.types.AgentT]
 
-# Pipeline order: `wirewatch run` starts them in this order; `feed` is the live view's sink.
+# Pipeline order: `wirewatch run` starts them in this order; `stories` serves story state, `feed` is the live view.
 STAGE_MODULES: dict[str, str] = {
     "clean": "agents.clean.agent",
     "dedup": "agents.dedup.agent",
     "tag": "agents.tag.agent",
     "alert": "agents.alert.agent",
+    "stories": "agents.stories.agent",
     "feed": "agents.sinks.feed",
 }
 

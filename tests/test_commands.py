@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -54,7 +56,10 @@ def test_run_shows_the_story_its_update_and_an_alert_then_stops_cleanly(tmp_path
         output += process.stdout.read() or b""
         time.sleep(0.2)
     workers = children_of(process.pid)
-    assert len(workers) >= 6, "the broker and five workers run as child processes"
+    assert len(workers) >= 7, "the broker and six workers run as child processes"
+    stories = f"http://127.0.0.1:{int(environ['WIREWATCH_WEB_PORT']) + 5}/stories?since=2019-01-01T00:00:00Z"
+    listed = story_listing(stories, lambda found: found and found[0]["counts"]["versions"] == 3, timeout=30)
+    assert [s["counts"]["update"] for s in listed] == [1], "run serves the seed story's state"
     process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert process.wait(timeout=60) == 0
     output += process.stdout.read() or b""
@@ -66,6 +71,18 @@ def test_run_shows_the_story_its_update_and_an_alert_then_stops_cleanly(tmp_path
     time.sleep(0.5)
     assert [pid for pid in workers if Path(f"/proc/{pid}").exists()
             and "(Z)" not in Path(f"/proc/{pid}/stat").read_text()[:80]] == [], "no orphan process is left"
+
+
+def story_listing(url: str, done: Callable[[list], bool], timeout: float) -> list:
+    """The stories worker's listing at `url` once `done` accepts it (or the last one seen)."""
+    deadline, found = time.monotonic() + timeout, []
+    while time.monotonic() < deadline and not done(found):
+        try:
+            found = orjson.loads(urllib.request.urlopen(url, timeout=5).read())
+        except OSError:  # not up yet, or 503 while its partitions are assigned
+            pass
+        time.sleep(0.3)
+    return found
 
 
 def test_tag_prints_offsets_into_the_text_as_given(tmp_path: Path) -> None:
