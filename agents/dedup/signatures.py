@@ -31,6 +31,8 @@ _NON_ALNUM = re.compile(r"[\W_]+")
 _MIX_1, _MIX_2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # One 64-bit salt per permutation: the k-th MinHash value is the minimum of mix(token hash ^ salt_k).
+_WORD_CRC: dict[str, int] = {}  # a news vocabulary is a few hundred thousand words: cheap to remember
+_WORD_CACHE_SIZE = 500_000
 _SALTS = np.random.default_rng(MINHASH_SEED).integers(0, 2**63, size=(NUM_PERM, 1), dtype=np.uint64)
 
 
@@ -57,8 +59,12 @@ def content_words(words: Iterable[str]) -> list[str]:
 
 
 def word_hashes(words: Sequence[str]) -> np.ndarray:
-    """A 64-bit hash per word (crc32, mixed), as uint64."""
-    raw = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
+    """A 64-bit hash per word (crc32, mixed), as uint64; words seen before come from a bounded cache."""
+    cache = _WORD_CRC
+    if len(cache) > _WORD_CACHE_SIZE:
+        cache.clear()
+    raw = np.fromiter((cache.get(w) or cache.setdefault(w, zlib.crc32(w.encode("utf-8"))) for w in words),
+                      dtype=np.uint64, count=len(words))
     return _mix(raw + _GOLDEN)
 
 
