@@ -207,7 +207,7 @@ def test_verdicts_do_not_depend_on_the_number_of_index_partitions() -> None:
 
 
 def test_a_band_partition_answers_a_replayed_probe_as_before() -> None:
-    router, bands = Router({}, partitions=1), BandIndex({}, {}, {}, retention=timedelta(days=7))
+    router, bands = Router({}, partitions=1), BandIndex({}, {}, {}, retention=timedelta(days=7), partitions=1)
     probes = [router.route(a, seq)[1][0] for seq, a in enumerate([article("a1", REPORT), article("a2", REPORT)])]
     first = [bands.probe(0, probe) for probe in probes]
     assert [bands.probe(0, probe) for probe in probes] == first

@@ -38,7 +38,8 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
 
     thresholds = Thresholds.from_settings(settings)
     router = Router(table("route"), settings.partitions)
-    bands = BandIndex(table("buckets"), table("entries"), table("band-hours"), thresholds.retention)
+    bands = BandIndex(table("buckets"), table("entries"), table("band-hours"), thresholds.retention,
+                      settings.partitions)
     sequencer = Sequencer(table("pending"))
     decider = Decider(table("verdicts"), table("exact"), table("articles"), table("stories"), table("hours"),
                       thresholds)

@@ -22,17 +22,18 @@ class BandIndex:
     """LSH buckets in three mappings (Faust tables in the agent), written only by assignment.
 
     buckets: band key → seqs of the articles with that band, in stream order
-    entries: "{partition}:{seq}" → {"id", "t" (article time), "s", "c" (packed signatures), "k" (its band keys)}
+    entries: "{partition}:{seq}" → {"id", "t" (article time), "s", "c" (packed signatures)}
     hours:   "{partition}:{hour}" → seqs indexed with an article time in that hour (what expiry removes)
     Keys carry the partition because one worker may hold several partitions in the same table.
     """
 
     def __init__(self, buckets: MutableMapping[str, list[int]], entries: MutableMapping[str, dict[str, Any]],
-                 hours: MutableMapping[str, list[int]], retention: timedelta) -> None:
+                 hours: MutableMapping[str, list[int]], retention: timedelta, partitions: int) -> None:
         self.buckets = buckets
         self.entries = entries
         self.hours = hours
         self.retention = retention.total_seconds()
+        self.partitions = partitions
         self._signatures: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # unpacked cache; entries never change
         self._expired_before: dict[int, int] = {}  # partition → cutoff hour of its last sweep (in memory)
 
@@ -75,7 +76,7 @@ class BandIndex:
 
     def _index(self, partition: int, entry_key: str, probe: DedupProbe) -> None:
         self.entries[entry_key] = {"id": probe.article_id, "t": probe.time, "s": probe.shingle_sig,
-                                   "c": probe.content_sig, "k": probe.band_keys}
+                                   "c": probe.content_sig}
         hour_key = f"{partition}:{int(probe.time // HOUR)}"
         self.hours[hour_key] = [*(self.hours.get(hour_key) or []), probe.seq]
 
@@ -93,19 +94,23 @@ class BandIndex:
         removed = 0
         for hour_key in old_hours:
             for seq in self.hours[hour_key]:
-                removed += self._forget(f"{partition}:{seq}", seq)
+                removed += self._forget(partition, seq)
             del self.hours[hour_key]
         return removed
 
-    def _forget(self, entry_key: str, seq: int) -> int:
+    def _forget(self, partition: int, seq: int) -> int:
+        entry_key = f"{partition}:{seq}"
         entry = self.entries.get(entry_key)
         if entry is None:
             return 0
-        for band_key in entry["k"]:
+        # Band keys are recomputed rather than stored: they would add a third to every entry.
+        for band_key in signatures.all_band_keys(signatures.unpack(entry["s"]), signatures.unpack(entry["c"])):
+            if signatures.band_partition(band_key, self.partitions) != partition or band_key not in self.buckets:
+                continue  # another partition's band: its own expiry removes it
             remaining = [s for s in self.buckets.get(band_key) or [] if s != seq]
             if remaining:
                 self.buckets[band_key] = remaining
-            elif band_key in self.buckets:
+            else:
                 del self.buckets[band_key]
         del self.entries[entry_key]
         self._signatures.pop(entry_key, None)

@@ -29,7 +29,7 @@ class DedupIndex:
         self.tables = {name: table(name) for name in TABLE_NAMES}
         self.router = Router(self.tables["route"], partitions)
         self.bands = BandIndex(self.tables["buckets"], self.tables["entries"], self.tables["band-hours"],
-                               thresholds.retention)
+                               thresholds.retention, partitions)
         self.decider = Decider(self.tables["verdicts"], self.tables["exact"], self.tables["articles"],
                                self.tables["stories"], self.tables["hours"], thresholds)
         self._seq = 0
