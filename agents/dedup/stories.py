@@ -32,11 +32,12 @@ import re
 from collections import Counter
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from agents.dedup.route import as_utc
 from streams.records import CleanArticle
 from streams.settings import Settings
 
@@ -134,7 +135,7 @@ class StoryMatcher:
             return None
         hour = self._hour(seen or published)
         vector = self._vector(features, hour)
-        published_utc = _as_utc(published) if published else None
+        published_utc = as_utc(published) if published else None
         best: tuple[str, float] | None = None
         for story_id in self._candidates(vector):
             story = self.stories.get(story_id)
@@ -309,7 +310,7 @@ def _newest(stored: str | None, published: datetime | None) -> str | None:
     """The later of a stored ISO time and `published`, as ISO (None when both are unknown)."""
     if published is None:
         return stored
-    current = _as_utc(published)
+    current = as_utc(published)
     if stored is not None and datetime.fromisoformat(stored) >= current:
         return stored
     return current.isoformat()
@@ -325,10 +326,5 @@ def _unit(weights: dict[str, float]) -> dict[str, float]:
 
 
 def _hour_of(moment: datetime) -> int:
-    return int(_as_utc(moment).timestamp() // 3600)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Aware UTC datetime; a naive one is taken to be UTC already."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return int(as_utc(moment).timestamp() // 3600)
 
