@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agents.clean.core import clean_article
@@ -178,6 +178,7 @@ def test_wire_cleaning_never_crashes_and_leaves_no_control_characters(text, date
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=WIRE_TEXT, dateline=DATELINE_FIELD)
+@example(text="â¡STANDARD OIL <SRD> TO FORM UNIT\nSALVADOR, Feb 26 - ", dateline=None)  # case change made mojibake
 def test_wire_cleaning_is_idempotent(text, dateline):
     for article in clean_or_none(RawArticle(text=text, dateline=dateline)) or []:
         [again] = clean_article(RawArticle(text=article.full_text))

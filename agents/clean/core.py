@@ -89,7 +89,8 @@ def _clean_version(raw: RawArticle, paragraphs: list[str], *, title: str, publis
         paragraphs = paragraphs[1:]
     if not paragraphs:
         return None
-    readable = readable_title(title)
+    # Changing case can make new mojibake ("â¡" → "Â¡"), so the readable title is repaired once more.
+    readable = repair_paragraph(readable_title(title))
     language = raw.language or detect_language(f"{readable}\n\n" + "\n\n".join(paragraphs[:8]))
     if raw.id:
         article_id = raw.id if number == 1 else f"{raw.id}#v{number}"
