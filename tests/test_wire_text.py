@@ -249,3 +249,17 @@ def test_reuters_is_english_and_tables_are_not_guessed(reuters):
     assert english >= 0.97 * len(prose), f"{english} of {len(prose)} detected as English"
     other = [(a.id, a.language) for a in articles if a.language not in ("en", None)]
     assert len(other) <= 0.01 * len(articles), other[:10]
+
+
+@pytest.mark.parametrize(("headline", "mark", "title"), [
+    ("CORRECTED - BANKAMERICA NEGOTIATING SALE OF UNITS", "CORRECTED", "Bankamerica Negotiating Sale of Units"),
+    ("(CORRECTED)-IVORY COAST CONFIRMS PRESENCE AT TALKS", "CORRECTED", "Ivory Coast Confirms Presence at Talks"),
+    ("UPDATE 2-Oil rises as OPEC holds output", "UPDATE 2", "Oil rises as OPEC holds output"),
+    ("CORRECTION - CONTINENTAL ILL <CIL>", None, "Correction - Continental Ill <CIL>"),  # a notice, not a re-issue
+    ("Corrections officer jailed", None, "Corrections officer jailed"),
+])
+def test_a_headlines_revision_mark_becomes_the_update_note(headline: str, mark: str | None, title: str) -> None:
+    [article] = clean_article(RawArticle(title=headline, text="LONDON, March 2 - The text of the wire goes here."))
+    assert (article.update_note, article.title) == (mark, title)
+    if mark:
+        assert article.original_title == headline

@@ -15,6 +15,9 @@ _COPYRIGHT = re.compile(r"(?:©|\([cC]\)|Copyright\b)\s*(?:\d{4}|[A-Z])")
 _DROPPED = re.compile(r"For more articles like this\b|(?i:reuter)(?:\s+(?i:reuter))*\s*$")
 _ASSISTANCE = re.compile(r"[-–—]+\s*(With (?:assistance|reporting) from\b.*)")
 _UPDATE_NOTE = re.compile(r"\(((?:Updates|Adds|Corrects|Recasts|Rewrites) [^()]{1,300})\)$")
+# A headline that says it re-issues a wire: "CORRECTED - X", "(CORRECTED)-X", "<CORRECTED> - X", "UPDATE 2-X", "REFILE-X".
+_REVISION_MARK = re.compile(r"^\s*[(<\[]?(CORRECTED|REFILE|UPDATE(?:\s+\d+)?)[)>\]]?\s*[-–—:]\s*(?=\S)",
+                            re.IGNORECASE)
 _TRANSLATION = re.compile(r"(?:Powered by|Translated by) (?:automated|machine) translation\b", re.IGNORECASE)
 # Photo captions end with the agency and photographer: "… REUTERS/Kevin Lamarque", "(AP Photo/Evan Vucci)".
 _PHOTO_CREDIT = re.compile(
@@ -39,6 +42,14 @@ class WireMetadata:
     def update_note(self) -> str | None:
         """All "(Updates with …)" notes, in order, as one text."""
         return " ".join(self.update_notes) or None
+
+
+def take_revision_mark(headline: str) -> tuple[str | None, str]:
+    """(the mark, e.g. "CORRECTED" or "UPDATE 2", or None; the headline without it): a revision says what it is."""
+    mark = _REVISION_MARK.match(headline)
+    if mark is None:
+        return None, headline
+    return " ".join(mark.group(1).split()), headline[mark.end():]
 
 
 def separate_boilerplate(paragraphs: list[str], meta: WireMetadata) -> list[str]:

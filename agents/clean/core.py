@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from dateutil import parser as date_parser
 
-from agents.clean.boilerplate import GLUED_MARKERS, WireMetadata, is_boilerplate, separate_boilerplate
+from agents.clean.boilerplate import (GLUED_MARKERS, WireMetadata, is_boilerplate, separate_boilerplate,
+                                      take_revision_mark)
 from agents.clean.html import HtmlPage, read_html
 from agents.clean.language import detect_language
 from agents.clean.lead import Lead, read_byline, read_dateline, read_lead, readable_title
@@ -89,6 +90,8 @@ def _clean_version(raw: RawArticle, paragraphs: list[str], *, title: str, publis
         paragraphs = paragraphs[1:]
     if not paragraphs:
         return None
+    written = title
+    revision, title = take_revision_mark(title)
     # Changing case can make new mojibake ("â¡" → "Â¡"), so the readable title is repaired once more.
     readable = repair_paragraph(readable_title(title))
     language = raw.language or detect_language(f"{readable}\n\n" + "\n\n".join(paragraphs[:8]))
@@ -99,8 +102,8 @@ def _clean_version(raw: RawArticle, paragraphs: list[str], *, title: str, publis
     return CleanArticle(
         id=article_id, title=readable, paragraphs=paragraphs, source=source, published=published, url=url,
         language=language, byline=byline, dateline=dateline.dateline if dateline else None,
-        place=dateline.place if dateline else None, original_title=title if readable != title else None,
-        update_note=meta.update_note,
+        place=dateline.place if dateline else None, original_title=written if readable != written else None,
+        update_note=" ".join(note for note in (revision, meta.update_note) if note) or None,
         contacts=meta.contacts, credits=meta.credits, copyright=meta.copyright, origin=raw.origin,
         ingested_at=raw.ingested_at,
     )
