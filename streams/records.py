@@ -66,7 +66,7 @@ class DedupVerdict(faust.Record, serializer="orjson", namespace="wirewatch.verdi
 
     kind: str                       # one of VERDICT_KINDS
     story_id: str                   # id of the story's first article
-    similarity: float = 0.0         # estimated Jaccard to `matched_id` (content words; 5-shingles for duplicates)
+    similarity: float = 0.0         # duplicate/update: word 5-shingle Jaccard to `matched_id`; same_story: story score
     matched_id: str | None = None   # the earlier article this one duplicates, updates or joins
     added_sentences: list[str] = []  # for update / same_story: sentences the story did not have
 
@@ -90,29 +90,28 @@ class DedupManifest(faust.Record, serializer="orjson", namespace="wirewatch.dedu
     partitions: list[int]           # index partitions sent a probe; empty for an article with no body
     stream_time: float              # unix seconds: the newest publish (else ingest) time seen up to this article
     fingerprint: str = ""           # sha256 of the normalised body (see agents.dedup.signatures)
-    schema_version: int = 1
+    sketch: str = ""                # the body's word 5-shingle sketch, packed (signatures.sketch, signatures.pack)
+    schema_version: int = 2
 
 
 class DedupProbe(faust.Record, serializer="orjson", namespace="wirewatch.dedup.probe"):
-    """One article's LSH band keys that fall on one index partition, with the signatures to compare."""
+    """One article's LSH band keys that fall on one index partition."""
 
     seq: int
     article_id: str
     time: float                     # unix seconds: the article's publish time, else its ingest time
     stream_time: float              # entries older than stream_time minus the retention are never candidates
     band_keys: list[str]
-    shingle_sig: str                # MinHash signatures, packed (agents.dedup.signatures.pack)
-    content_sig: str
-    schema_version: int = 1
+    schema_version: int = 2
 
 
 class DedupCandidates(faust.Record, serializer="orjson", namespace="wirewatch.dedup.candidates"):
-    """One index partition's answer to a probe: earlier articles sharing a band, with estimated similarities."""
+    """One index partition's answer to a probe: the earlier articles sharing one of its bands."""
 
     seq: int
     partition: int
-    candidates: list[list]          # [article_id, 5-shingle Jaccard, content-word Jaccard, seq], estimated
-    schema_version: int = 1
+    candidates: list[list]          # [article_id, seq] of each earlier live article in a shared bucket
+    schema_version: int = 2
 
 
 class EntityMention(faust.Record, serializer="orjson", namespace="wirewatch.entity"):

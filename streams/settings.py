@@ -36,11 +36,19 @@ class Settings:
     heartbeat_interval: float = _setting(1.0, "Consumer group heartbeat interval (s).")
     tag_batch_size: int = _setting(32, "Articles per `nlp.pipe` batch in the tag stage.")
     tag_batch_wait: float = _setting(0.05, "Longest wait (s) to fill a tag batch, so light traffic stays fast.")
-    story_threshold: float = _setting(0.2, "Content-word Jaccard at which two articles are the same story.")
-    duplicate_threshold: float = _setting(0.9, "Word 5-shingle Jaccard at which an article is a near-duplicate.")
+    story_threshold: float = _setting(
+        0.2, "Story-match score (TF-IDF cosine with the story, names weighted in) at which an article joins a story.")
+    duplicate_threshold: float = _setting(
+        0.9, "Word 5-shingle Jaccard at which an article that adds no sentence is a duplicate.")
+    update_threshold: float = _setting(
+        0.8, "Word 5-shingle Jaccard to an earlier article of the same source at which an article is a revision "
+        "of it (`update`); marked revisions (\"(Updates with …)\", \"CORRECTED -\") need no overlap.")
     story_window_hours: float = _setting(72.0, "Publish-time distance beyond which articles are never the same story.")
     dedup_retention_hours: float = _setting(
         168.0, "Dedup forgets articles this much older (publish time, else ingest time) than the newest one seen.")
+    dedup_exact_retention_hours: float = _setting(
+        720.0, "Dedup remembers exact body fingerprints (about 150 bytes each) this long after they were last seen, "
+        "so a wire re-sent weeks later is still a duplicate.")
     ingest_token: str = _setting("", "Bearer token of `POST /ingest` on the clean worker; empty disables it. Never logged.")
     ingest_max_bytes: int = _setting(5_000_000, "Largest `POST /ingest` request body accepted.")
     fetch_allow_private: bool = _setting(
@@ -57,12 +65,13 @@ class Settings:
     def __post_init__(self) -> None:
         positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
                     "producer_max_batch_bytes", "session_timeout", "heartbeat_interval", "webhook_timeout",
-                    "story_window_hours", "dedup_retention_hours", "ingest_max_bytes", "fetch_max_bytes",
+                    "story_window_hours", "dedup_retention_hours", "dedup_exact_retention_hours", "ingest_max_bytes",
+                    "fetch_max_bytes",
                     "fetch_timeout"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, not {getattr(self, name)}")
-        for name in ["story_threshold", "duplicate_threshold"]:
+        for name in ["story_threshold", "duplicate_threshold", "update_threshold"]:
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be in (0, 1], not {getattr(self, name)}")
         if self.webhook_url and not self.webhook_secret:

@@ -79,6 +79,17 @@ def test_group_found_accepts_a_duplicate_of_an_earlier_member_or_of_its_story() 
     assert not group_found(["1", "missing"], verdicts)
 
 
+def test_group_found_accepts_a_marked_revision_of_the_same_body_as_an_update() -> None:
+    verdicts = {
+        "1": DedupVerdict(kind="new", story_id="s"),
+        "2": DedupVerdict(kind="update", story_id="s", matched_id="1", similarity=1.0),
+        "3": DedupVerdict(kind="update", story_id="s", matched_id="1", similarity=0.4),
+    }
+    assert group_found(["1", "2"], verdicts, revisions=frozenset({"2"}))
+    assert not group_found(["1", "2"], verdicts)  # unmarked, an update is not a duplicate
+    assert not group_found(["1", "3"], verdicts, revisions=frozenset({"3"}))  # not the same body
+
+
 def test_confusion_precision_and_recall() -> None:
     scores = confusion(actual={"a", "b", "c", "d"}, predicted={"a", "b", "x"})
     assert (scores.tp, scores.fp, scores.fn) == (2, 1, 2)

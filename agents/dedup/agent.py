@@ -11,8 +11,9 @@ from typing import Any
 import faust
 from faust.types import StreamT
 
+from agents.dedup import core
 from agents.dedup.bands import BandIndex
-from agents.dedup.decide import Decider, Thresholds
+from agents.dedup.decide import Thresholds
 from agents.dedup.route import Router
 from agents.dedup.sequence import Sequencer
 from streams.deadletter import send_dead_letter
@@ -38,11 +39,9 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
 
     thresholds = Thresholds.from_settings(settings)
     router = Router(table("route"), settings.partitions)
-    bands = BandIndex(table("buckets"), table("entries"), table("band-hours"), thresholds.retention,
-                      settings.partitions)
+    bands = BandIndex(table("buckets"), table("entries"), table("band-hours"), thresholds.retention)
     sequencer = Sequencer(table("pending"))
-    decider = Decider(table("verdicts"), table("exact"), table("articles"), table("stories"), table("hours"),
-                      thresholds)
+    decider = core.decider({name: table(name) for name in core.DECIDER_TABLES}, thresholds)
 
     @app.agent(topics.clean, name=f"{STAGE}-route")
     async def dedup_route(stream: StreamT[bytes]) -> AsyncIterator[DedupManifest | DeadLetter]:

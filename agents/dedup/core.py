@@ -7,7 +7,7 @@ the same code in order, so offline commands, benchmarks and tests judge exactly 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from agents.dedup.bands import BandIndex
@@ -16,7 +16,7 @@ from agents.dedup.route import Router
 from streams.records import CleanArticle, DedupVerdict
 from streams.settings import Settings
 
-__all__ = ["DedupIndex", "Thresholds", "in_memory_index"]
+__all__ = ["DECIDER_TABLES", "TABLE_NAMES", "DedupIndex", "Thresholds", "decider", "in_memory_index"]
 
 Tables = Callable[[str], MutableMapping[str, Any]]
 
@@ -29,9 +29,8 @@ class DedupIndex:
         self.tables = {name: table(name) for name in TABLE_NAMES}
         self.router = Router(self.tables["route"], partitions)
         self.bands = BandIndex(self.tables["buckets"], self.tables["entries"], self.tables["band-hours"],
-                               thresholds.retention, partitions)
-        self.decider = Decider(self.tables["verdicts"], self.tables["exact"], self.tables["articles"],
-                               self.tables["stories"], self.tables["hours"], thresholds)
+                               thresholds.retention)
+        self.decider = decider(self.tables, thresholds)
         self._seq = 0
 
     def judge(self, article: CleanArticle) -> DedupVerdict:
@@ -45,8 +44,15 @@ class DedupIndex:
         return self.decider.decide(manifest, candidates)
 
 
-# Every table of the stage: the router's clock, the index partitions' three, the decider's five.
-TABLE_NAMES = ("route", "buckets", "entries", "band-hours", "verdicts", "exact", "articles", "stories", "hours")
+# Every table of the stage: the router's clock, the index partitions' three, the decider's five and its matcher's three.
+DECIDER_TABLES = ("verdicts", "exact", "articles", "stories", "hours", "story-terms", "story-vectors", "story-timeline")
+TABLE_NAMES = ("route", "buckets", "entries", "band-hours", *DECIDER_TABLES)
+
+
+def decider(tables: Mapping[str, MutableMapping[str, Any]], thresholds: Thresholds) -> Decider:
+    """The decider over its tables (and the story matcher's), by their names in TABLE_NAMES."""
+    return Decider(tables["verdicts"], tables["exact"], tables["articles"], tables["stories"], tables["hours"],
+                   (tables["story-terms"], tables["story-vectors"], tables["story-timeline"]), thresholds)
 
 
 def in_memory_index(settings: Settings) -> DedupIndex:

@@ -1,75 +1,101 @@
 """Dedup's decider: the verdict on each article, in stream order, from the index partitions' candidates.
 
 Verdict rules, in order (first match wins):
-1. exact: the sha256 of the normalised body (lowercase, alphanumerics only, single spaces; title excluded) was
-   seen before → `duplicate` of the first article with that fingerprint, similarity 1.0.
-2. near-duplicate: the best candidate by estimated word-5-shingle Jaccard is ≥ duplicate_threshold and the
-   article adds no sentence to that candidate's story → `duplicate` (no publish-time window: a re-publication is
-   a duplicate whenever it appears, within the retention).
-3. story: the best candidate by estimated content-word Jaccard is ≥ story_threshold and, when both have a publish
-   time, within story_window of it. If the story already has an article from the same source (both non-empty,
-   case-insensitive) → `update` of that source's latest article in the story, or `duplicate` of it when the
-   article adds no sentence at all; otherwise → `same_story` of the candidate.
-4. otherwise `new`; its story id is its own id.
-A sentence is added when fewer than half of its word 3-grams are in the story's 3-gram set; sentences under four
-words are skipped. Duplicates are not recorded (they add nothing); every other article is, and its story updated.
-Candidates are put in stream order and ties keep the earliest, so a stream gets the same verdicts however many
-index partitions and workers answer.
+1. exact: the sha256 of the normalised body (lowercase, alphanumerics only, single spaces; title excluded) was seen
+   within the exact retention → `duplicate` of the first article with it, similarity 1.0; but a marked revision
+   whose headline changed is an `update` of it (the body stayed, the headline was corrected).
+2. marked revision (`update_note`: "(Updates with …)", a "CORRECTED -" or "UPDATE 2-" headline) → `update` of the
+   same-source article it re-issues: the most alike (word 5-shingle Jaccard plus headline overlap) among its LSH
+   candidates and the articles of its story, the story matched without the story window.
+3. near-copy: each LSH candidate is scored by word 5-shingle Jaccard (their sketches). Among those at or above
+   `update`: the best one → `duplicate` when it is at or above `duplicate` and the article adds no sentence to its
+   story; else the best same-source one → `update` of it (a revision: high overlap, something added or changed);
+   else the best one (another outlet's copy) → `duplicate` when the article adds nothing, else `same_story`.
+4. story: the story matcher (`agents.dedup.stories`) places the article in a live story → `same_story` of the
+   story's newest article.
+5. otherwise `new`; its story id is its own id.
+Sources compare case-insensitively; an unknown source matches no other. A sentence is added when fewer than half
+of its word 3-grams are in the story's 3-gram set (sentences under four words are skipped). Duplicates are not
+recorded; every other article is, and its story updated. Candidates are ranked by similarity, then stream order,
+so a stream gets the same verdicts however many index partitions and workers answer.
 """
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from agents.dedup import sentences
+from agents.dedup import sentences, signatures
 from agents.dedup.route import as_utc, stream_time
+from agents.dedup.stories import MatcherSettings, StoryMatcher, story_features
 from streams.records import CleanArticle, DedupManifest, DedupVerdict
 from streams.settings import Settings
 
 ArticleEntry = dict[str, Any]
 StoryEntry = dict[str, Any]
-Candidate = list[Any]  # [article id, 5-shingle Jaccard, content-word Jaccard, seq], from the index partitions
+Candidate = list[Any]  # [article id, seq], from the index partitions
+Trigrams = list[tuple[str, list[int]]]
 HOUR = 3600.0
+STORY_VERSIONS_KEPT = 100  # the story's newest articles a marked revision may update
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """The numbers dedup decides with; defaults are `Settings`' defaults."""
 
-    story: float = 0.2
     duplicate: float = 0.9
-    story_window: timedelta = timedelta(hours=72)
+    update: float = 0.8
     retention: timedelta = timedelta(hours=168)
+    exact_retention: timedelta = timedelta(hours=720)
+    matcher: MatcherSettings = field(default_factory=MatcherSettings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
         """Thresholds from the wirewatch settings object."""
-        return cls(settings.story_threshold, settings.duplicate_threshold,
-                   timedelta(hours=settings.story_window_hours), timedelta(hours=settings.dedup_retention_hours))
+        return cls(settings.duplicate_threshold, settings.update_threshold,
+                   timedelta(hours=settings.dedup_retention_hours),
+                   timedelta(hours=settings.dedup_exact_retention_hours),
+                   MatcherSettings.from_settings(settings, match_threshold=settings.story_threshold))
+
+
+@dataclass(frozen=True)
+class _Near:
+    """A live LSH candidate with its word 5-shingle Jaccard to the article."""
+
+    id: str
+    jaccard: float
+    seq: int
+    entry: ArticleEntry
 
 
 class Decider:
-    """Verdicts and the story state behind them, in five mappings (Faust tables in the agent), assignment only.
+    """Verdicts and the state behind them, in mappings (Faust tables in the agent), written only by assignment.
 
     verdicts: "{article id}@{ingested_at}" → the verdict given, so a re-delivered article gets it again
-    exact:    body fingerprint → {"id": first article with it, "t": its time}
-    articles: article id → ArticleEntry (story, source, publish time, time)
-    stories:  story id → StoryEntry (versions, sources, latest article per source, 3-grams, headline)
-    hours:    hour number → {"verdicts", "articles", "stories"} keys written in that hour: what expiry visits
+    exact:    body fingerprint → {"id": first article with it, "t": when last seen, "title": its normalised title}
+    articles: article id → ArticleEntry (story, source, publish time, time, fingerprint, sketch, title)
+    stories:  story id → StoryEntry (last update, newest article ids, the 3-grams of what it said)
+    hours:    "{kind}:{hour}" → keys of `kind` (verdicts, articles, stories, exact) written in that hour: what
+              expiry visits
+    The story matcher keeps its own three mappings (`matcher_tables`).
     """
 
     def __init__(self, verdicts: MutableMapping[str, dict[str, Any]], exact: MutableMapping[str, dict[str, Any]],
                  articles: MutableMapping[str, ArticleEntry], stories: MutableMapping[str, StoryEntry],
-                 hours: MutableMapping[str, dict[str, list[str]]], thresholds: Thresholds = Thresholds()) -> None:
+                 hours: MutableMapping[str, list[str]],
+                 matcher_tables: tuple[MutableMapping[str, Any], MutableMapping[str, Any], MutableMapping[str, Any]],
+                 thresholds: Thresholds = Thresholds()) -> None:
         self.verdicts = verdicts
         self.exact = exact
         self.articles = articles
         self.stories = stories
         self.hours = hours
+        self.matcher = StoryMatcher(*matcher_tables, thresholds.matcher)
         self.thresholds = thresholds
         self._expired_before_hour = -1  # in memory: after a restart the first article sweeps once
+        self._trigram_sets = sentences.TrigramSets()
+        self.trigram_cap = sentences.STORY_TRIGRAM_CAP
 
     def decide(self, manifest: DedupManifest, candidates: list[Candidate]) -> DedupVerdict:
         """The verdict on the manifest's article given every index partition's candidates; records it.
@@ -87,142 +113,186 @@ class Decider:
             return DedupVerdict(**{k: v for k, v in given.items() if k != "t"})
         self._expire(manifest.stream_time)
         time = stream_time(article).timestamp()
-        cutoff = manifest.stream_time - self.thresholds.retention.total_seconds()
-        live = [c for c in _merged(candidates) if self._live_article(c[0], cutoff)]
+        sketch = signatures.unpack(manifest.sketch)
+        title = _title_words(article)
+        verdict = self._exact_duplicate(manifest, title, time)
+        if verdict is not None and verdict.kind == "duplicate":
+            return self._given(replay_key, verdict, time)
         trigrams = sentences.sentence_trigrams(article.paragraphs)
-        verdict = (self._exact_duplicate(manifest.fingerprint, cutoff) or self._near_duplicate(live, trigrams)
-                   or self._story_verdict(article, live, trigrams))
-        # The verdict first: a crash between the writes then replays as this verdict, not as a duplicate of itself.
-        self.verdicts[replay_key] = {**verdict.asdict(), "t": time}
-        self._note_hour(time, "verdicts", replay_key)
+        features = story_features(article)
+        if verdict is None:
+            near = self._scored(candidates, sketch, manifest.stream_time)
+            verdict = ((self._revision(article, near, features, sketch, title, trigrams) if article.update_note
+                        else None)
+                       or self._near_copy(article, near, trigrams) or self._story_verdict(article, features, trigrams))
+        self._given(replay_key, verdict, time)
         if verdict.kind != "duplicate":
-            self._record(article, manifest.fingerprint, trigrams, verdict.story_id, time)
+            self._record(article, manifest, title, trigrams, features, verdict.story_id, time)
         return verdict
 
-    def _exact_duplicate(self, fingerprint: str, cutoff: float) -> DedupVerdict | None:
-        first = self.exact.get(fingerprint)
+    def _given(self, replay_key: str, verdict: DedupVerdict, time: float) -> DedupVerdict:
+        """Remember the verdict before anything else: a crash after it replays as this verdict, not as a duplicate."""
+        self.verdicts[replay_key] = {**verdict.asdict(), "t": time}
+        self._note_hour("verdicts", time, replay_key)
+        return verdict
+
+    # ---- the rules ----
+
+    def _exact_duplicate(self, manifest: DedupManifest, title: list[str], time: float) -> DedupVerdict | None:
+        first = self.exact.get(manifest.fingerprint)
+        cutoff = manifest.stream_time - self.thresholds.exact_retention.total_seconds()
         if first is None or first["t"] < cutoff:
             return None
         entry = self.articles.get(first["id"])
-        story_id = entry["story_id"] if entry else first["id"]
+        story_id = entry["story_id"] if entry and entry["story_id"] in self.stories else first["id"]
+        if manifest.article.update_note and title != first["title"]:
+            return DedupVerdict(kind="update", story_id=story_id, similarity=1.0, matched_id=first["id"])
+        self.exact[manifest.fingerprint] = {**first, "t": max(first["t"], time)}  # a re-send keeps it alive
+        self._note_hour("exact", time, manifest.fingerprint)
         return DedupVerdict(kind="duplicate", story_id=story_id, similarity=1.0, matched_id=first["id"])
 
-    def _near_duplicate(self, live: list[Candidate], trigrams: list[tuple[str, list[int]]]) -> DedupVerdict | None:
-        near = _best(live, column=1)
-        if near is None or near[1] < self.thresholds.duplicate:
-            return None
-        story_id = self.articles[near[0]]["story_id"]
-        if sentences.added_sentences(trigrams, set(self.stories[story_id]["trigrams"])):
-            return None
-        return DedupVerdict(kind="duplicate", story_id=story_id, similarity=near[1], matched_id=near[0])
+    def _revision(self, article: CleanArticle, near: list[_Near], features: Any, sketch: Any, title: list[str],
+                  trigrams: Trigrams) -> DedupVerdict | None:
+        """A marked revision: `update` of the same-source article it re-issues, or None when there is none.
 
-    def _story_verdict(self, article: CleanArticle, live: list[Candidate],
-                       trigrams: list[tuple[str, list[int]]]) -> DedupVerdict:
-        """`update`, `same_story` or (same source, nothing added) `duplicate` of the best story match, else `new`."""
-        published = as_utc(article.published).timestamp() if article.published else None
-        in_window = [c for c in live if self._within_window(published, self.articles[c[0]])]
-        match = _best(in_window, column=2)
-        if match is None or match[2] < self.thresholds.story:
+        What it re-issues is the same-source article most like it (shingle Jaccard plus headline overlap, newest on
+        ties) among its LSH candidates and the articles of its story; the story is matched without the story window,
+        as a correction may come days after its wire.
+        """
+        source = _source_key(article.source)
+        if not source:
+            return None
+        pool = {n.id: (n.jaccard, n.entry) for n in near if _source_key(n.entry["source"]) == source}
+        match = self.matcher.match(features, None, stream_time(article))
+        if match is not None and match[0] in self.stories:
+            for article_id in self.stories[match[0]]["versions"]:
+                entry = self.articles.get(article_id)
+                if article_id not in pool and entry is not None and _source_key(entry["source"]) == source:
+                    pool[article_id] = (signatures.sketch_jaccard(sketch, signatures.unpack(entry["sketch"])), entry)
+        if not pool:
+            return None
+        # Candidates come in stream order, story versions oldest first: `>=` keeps the newest of equals.
+        best_id, best_closeness = None, -1.0
+        for article_id, (jaccard, entry) in pool.items():
+            closeness = jaccard + _share(title, entry["title"])
+            if closeness >= best_closeness:
+                best_id, best_closeness = article_id, closeness
+        jaccard, entry = pool[best_id]
+        return DedupVerdict(kind="update", story_id=entry["story_id"], similarity=round(jaccard, 4),
+                            matched_id=best_id, added_sentences=self._added(trigrams, entry["story_id"]))
+
+    def _near_copy(self, article: CleanArticle, near: list[_Near], trigrams: Trigrams) -> DedupVerdict | None:
+        copies = [n for n in near if n.jaccard >= self.thresholds.update]
+        if not copies:
+            return None
+        best = copies[0]
+        source = _source_key(article.source)
+        same_source = next((n for n in copies if source and _source_key(n.entry["source"]) == source), None)
+        added = self._added(trigrams, best.entry["story_id"])
+        if best.jaccard >= self.thresholds.duplicate and not added:
+            return self._verdict("duplicate", best)
+        if same_source is not None:
+            return self._verdict("update", same_source, self._added(trigrams, same_source.entry["story_id"]))
+        return self._verdict("same_story", best, added) if added else self._verdict("duplicate", best)
+
+    def _story_verdict(self, article: CleanArticle, features: Any, trigrams: Trigrams) -> DedupVerdict:
+        published = as_utc(article.published) if article.published else None
+        match = self.matcher.match(features, published, stream_time(article))
+        if match is None or match[0] not in self.stories:
             return DedupVerdict(kind="new", story_id=article.id)
-        matched_id, similarity = match[0], match[2]
-        story_id = self.articles[matched_id]["story_id"]
+        story_id, score = match
         story = self.stories[story_id]
-        added = sentences.added_sentences(trigrams, set(story["trigrams"]))
-        source_key = (article.source or "").casefold()
-        same_source_id = story["latest_by_source"].get(source_key) if source_key else None
-        if same_source_id is None or same_source_id not in self.articles:
-            return DedupVerdict(kind="same_story", story_id=story_id, similarity=similarity, matched_id=matched_id,
-                                added_sentences=added)
-        earlier = next((c for c in live if c[0] == same_source_id), None)
-        if not added:
-            return DedupVerdict(kind="duplicate", story_id=story_id, matched_id=same_source_id,
-                                similarity=earlier[1] if earlier else 0.0)
-        return DedupVerdict(kind="update", story_id=story_id, matched_id=same_source_id, added_sentences=added,
-                            similarity=earlier[2] if earlier else similarity)
+        return DedupVerdict(kind="same_story", story_id=story_id, similarity=round(score, 4),
+                            matched_id=story["versions"][-1], added_sentences=self._added(trigrams, story_id))
 
-    def _live_article(self, article_id: str, cutoff: float) -> bool:
-        """Recorded (not a duplicate), within the retention, and its story still known."""
-        entry = self.articles.get(article_id)
-        return entry is not None and entry["t"] >= cutoff and entry["story_id"] in self.stories
+    # ---- helpers of the rules ----
 
-    def _within_window(self, published: float | None, entry: ArticleEntry) -> bool:
-        if published is None or entry["published"] is None:
-            return True  # unknown times: no window
-        return abs(published - entry["published"]) <= self.thresholds.story_window.total_seconds()
+    def _scored(self, candidates: list[Candidate], sketch: Any, stream_now: float) -> list[_Near]:
+        """Live candidates (recorded, within the retention, story known), best Jaccard first, then stream order."""
+        cutoff = stream_now - self.thresholds.retention.total_seconds()
+        near = []
+        for article_id, seq in {c[1]: c for c in candidates}.values():
+            entry = self.articles.get(article_id)
+            if entry is None or entry["t"] < cutoff or entry["story_id"] not in self.stories:
+                continue
+            jaccard = signatures.sketch_jaccard(sketch, signatures.unpack(entry["sketch"]))
+            near.append(_Near(article_id, round(jaccard, 4), seq, entry))
+        return sorted(near, key=lambda n: (-n.jaccard, n.seq))
 
-    def _record(self, article: CleanArticle, fingerprint: str, trigrams: list[tuple[str, list[int]]],
-                story_id: str, time: float) -> None:
+    def _added(self, trigrams: Trigrams, story_id: str) -> list[str]:
+        known = self._trigram_sets.get(story_id, self.stories[story_id]["trigrams"])
+        return sentences.added_sentences(trigrams, known)
+
+    @staticmethod
+    def _verdict(kind: str, near: _Near, added: list[str] | None = None) -> DedupVerdict:
+        return DedupVerdict(kind=kind, story_id=near.entry["story_id"], similarity=near.jaccard, matched_id=near.id,
+                            added_sentences=added or [])
+
+    # ---- state ----
+
+    def _record(self, article: CleanArticle, manifest: DedupManifest, title: list[str], trigrams: Trigrams,
+                features: Any, story_id: str, time: float) -> None:
         """Remember the article and fold it into its story; every write assigns a new value."""
-        published = as_utc(article.published).timestamp() if article.published else None
-        self.articles[article.id] = {"story_id": story_id, "source": article.source, "published": published,
-                                     "t": time, "fingerprint": fingerprint}
-        self._note_hour(time, "articles", article.id)
-        if fingerprint not in self.exact:
-            self.exact[fingerprint] = {"id": article.id, "t": time}
-        self.stories[story_id] = _story_entry(self.stories.get(story_id), article, time,
-                                              sentences.article_trigrams(trigrams))
-        self._note_hour(time, "stories", story_id)
+        published = as_utc(article.published) if article.published else None
+        self.articles[article.id] = {"story_id": story_id, "source": article.source, "t": time,
+                                     "fingerprint": manifest.fingerprint, "sketch": manifest.sketch, "title": title}
+        self._note_hour("articles", time, article.id)
+        if manifest.fingerprint not in self.exact:
+            self.exact[manifest.fingerprint] = {"id": article.id, "t": time, "title": title}
+            self._note_hour("exact", time, manifest.fingerprint)
+        self.stories[story_id] = self._story_entry(story_id, article.id, time, sentences.article_trigrams(trigrams))
+        self._note_hour("stories", time, story_id)
+        self.matcher.add(story_id, features, published, stream_time(article))
 
-    def _note_hour(self, time: float, kind: str, key: str) -> None:
-        hour = str(int(time // HOUR))
-        noted = self.hours.get(hour) or {"verdicts": [], "articles": [], "stories": []}
-        self.hours[hour] = {**noted, kind: [*noted[kind], key]}
+    def _story_entry(self, story_id: str, article_id: str, time: float, trigrams: list[int]) -> StoryEntry:
+        """The story's entry with the article folded in (a new value: tables persist only what is assigned)."""
+        story = self.stories.get(story_id) or {"last_update": time, "versions": [], "trigrams": []}
+        known = self._trigram_sets.get(story_id, story["trigrams"])
+        fresh = [g for g in dict.fromkeys(trigrams) if g not in known]
+        merged = sentences.merged_trigrams(story["trigrams"], fresh, self.trigram_cap, present=known)
+        cut = len(merged) < len(story["trigrams"]) + len(fresh)  # the cap dropped the oldest
+        self._trigram_sets.put(story_id, merged, set(merged) if cut else known.union(fresh))
+        return {"last_update": max(story["last_update"], time),
+                "versions": [*story["versions"], article_id][-STORY_VERSIONS_KEPT:], "trigrams": merged}
 
-    def _expire(self, stream_time: float) -> None:
-        """Forget what is wholly older than the retention, an hour at a time (lookups also check the cutoff)."""
-        cutoff = stream_time - self.thresholds.retention.total_seconds()
+    def _note_hour(self, kind: str, time: float, key: str) -> None:
+        hour_key = f"{kind}:{int(time // HOUR)}"
+        self.hours[hour_key] = [*(self.hours.get(hour_key) or []), key]
+
+    def _expire(self, stream_now: float) -> None:
+        """Forget what is wholly older than its retention, an hour at a time (lookups also check the cutoffs)."""
+        cutoff = stream_now - self.thresholds.retention.total_seconds()
         if int(cutoff // HOUR) == self._expired_before_hour:
             return
         self._expired_before_hour = int(cutoff // HOUR)
-        for hour in [h for h in list(self.hours) if (int(h) + 1) * HOUR <= cutoff]:
-            noted = self.hours[hour]
-            for key in noted["verdicts"]:
-                self.verdicts.pop(key, None)
-            for article_id in noted["articles"]:
-                entry = self.articles.get(article_id)
-                if entry is not None and entry["t"] < cutoff:
-                    del self.articles[article_id]
-                    if (self.exact.get(entry["fingerprint"]) or {}).get("id") == article_id:
-                        del self.exact[entry["fingerprint"]]
-            for story_id in noted["stories"]:
-                story = self.stories.get(story_id)
-                if story is not None and story["last_update"] < cutoff:
-                    del self.stories[story_id]
-            del self.hours[hour]
+        exact_cutoff = stream_now - self.thresholds.exact_retention.total_seconds()
+        for hour_key in list(self.hours):
+            kind, hour = hour_key.split(":")
+            if (int(hour) + 1) * HOUR > (exact_cutoff if kind == "exact" else cutoff):
+                continue
+            for key in self.hours[hour_key]:
+                self._forget(kind, key, exact_cutoff if kind == "exact" else cutoff)
+            del self.hours[hour_key]
+        self.matcher.expire(datetime.fromtimestamp(cutoff, tz=timezone.utc))
+
+    def _forget(self, kind: str, key: str, cutoff: float) -> None:
+        """Remove one key noted in an expired hour, unless it was written again since (a later time)."""
+        table = {"verdicts": self.verdicts, "articles": self.articles, "stories": self.stories,
+                 "exact": self.exact}[kind]
+        value = table.get(key)
+        if value is not None and value["last_update" if kind == "stories" else "t"] < cutoff:
+            del table[key]
 
 
-def _merged(candidates: list[Candidate]) -> list[Candidate]:
-    """One row per indexed article (partitions may report the same one), in stream order.
-
-    Stream order, not arrival order, is what makes ties go the same way for any number of partitions.
-    """
-    return sorted({candidate[3]: candidate for candidate in candidates}.values(), key=lambda c: c[3])
+def _source_key(source: str | None) -> str:
+    return (source or "").casefold()
 
 
-def _best(candidates: list[Candidate], column: int) -> Candidate | None:
-    """The candidate with the highest value in `column` (the first one on ties), or None."""
-    best = None
-    for candidate in candidates:
-        if best is None or candidate[column] > best[column]:
-            best = candidate
-    return best
+def _title_words(article: CleanArticle) -> list[str]:
+    """The headline's distinct normalised words, in order (what tells a corrected headline from its original)."""
+    return list(dict.fromkeys(signatures.words_of(article.title)))
 
 
-def _story_entry(story: StoryEntry | None, article: CleanArticle, time: float, trigrams: list[int]) -> StoryEntry:
-    """A new story entry (never the old dict mutated: tables persist only assigned values)."""
-    if story is None:
-        story = {"first_seen": time, "last_update": time, "versions": [], "sources": [],
-                 "latest_by_source": {}, "headline": article.title, "trigrams": []}
-    sources, latest = list(story["sources"]), dict(story["latest_by_source"])
-    if article.source:
-        if article.source.casefold() not in latest:
-            sources.append(article.source)
-        latest[article.source.casefold()] = article.id
-    return {
-        **story,
-        "last_update": max(story["last_update"], time),
-        "versions": [*story["versions"], article.id],
-        "sources": sources,
-        "latest_by_source": latest,
-        "trigrams": sentences.merged_trigrams(story["trigrams"], trigrams),
-    }
+def _share(words: list[str], other: list[str]) -> float:
+    """Share of `words` that `other` also has."""
+    return len(set(words) & set(other)) / len(words) if words else 0.0

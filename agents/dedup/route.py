@@ -42,20 +42,18 @@ class Router:
         newest = max(self.state.get(STREAM_TIME_KEY) or time, time)
         if newest != self.state.get(STREAM_TIME_KEY):
             self.state[STREAM_TIME_KEY] = newest
-        normalised = signatures.normalise(article.body)
-        if not normalised:
+        words = signatures.words_of(article.body)
+        if not words:
             return DedupManifest(seq=seq, article=article, partitions=[], stream_time=newest), {}
-        words = normalised.split()
-        shingle_sig, content_sig = signatures.shingle_signature(words), signatures.content_signature(words)
+        hashes = signatures.shingle_hashes(words)
         by_partition: dict[int, list[str]] = {}
-        for key in signatures.all_band_keys(shingle_sig, content_sig):
+        for key in signatures.band_keys(signatures.minhash(hashes)):
             by_partition.setdefault(signatures.band_partition(key, self.partitions), []).append(key)
-        packed_shingles, packed_content = signatures.pack(shingle_sig), signatures.pack(content_sig)
         probes = {
-            partition: DedupProbe(seq=seq, article_id=article.id, time=time, stream_time=newest, band_keys=keys,
-                                  shingle_sig=packed_shingles, content_sig=packed_content)
+            partition: DedupProbe(seq=seq, article_id=article.id, time=time, stream_time=newest, band_keys=keys)
             for partition, keys in sorted(by_partition.items())
         }
         manifest = DedupManifest(seq=seq, article=article, partitions=sorted(probes), stream_time=newest,
-                                 fingerprint=signatures.body_fingerprint(normalised))
+                                 fingerprint=signatures.body_fingerprint(" ".join(words)),
+                                 sketch=signatures.pack(signatures.sketch(hashes)))
         return manifest, probes
