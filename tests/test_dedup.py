@@ -9,6 +9,7 @@ from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
@@ -407,3 +408,35 @@ def test_story_trigram_cap_gives_the_same_verdicts_with_and_without_the_set_cach
     assert [cached.judge(a) for a in stream] == [uncached.judge(a) for a in stream]
     story = cached.tables["stories"]["a0"]["trigrams"]
     assert len(story) == 40 and cached.decider._trigram_sets.get("a0", story) == set(story)
+
+
+def _pair_with_jaccard(rng: "np.random.Generator", size: int, jaccard: float) -> tuple[np.ndarray, np.ndarray]:
+    """Two sets of distinct 32-bit values, `size` each, sharing enough values for the given Jaccard."""
+    shared = round(2 * size * jaccard / (1 + jaccard))
+    values = rng.choice(2**32, size=2 * size - shared, replace=False).astype(np.uint32)
+    return values[:size], np.concatenate([values[:shared], values[size:]])
+
+
+def test_minhash_estimates_jaccard_without_bias() -> None:
+    rng = np.random.default_rng(5)
+    errors = []
+    for target in (0.2, 0.5, 0.8, 0.9):
+        for _ in range(60):
+            first, second = _pair_with_jaccard(rng, 200, target)
+            exact = len(set(first.tolist()) & set(second.tolist())) / len(set(first.tolist()) | set(second.tolist()))
+            estimate = float((signatures.minhash(first) == signatures.minhash(second)).mean())
+            errors.append((estimate - exact) / np.sqrt(exact * (1 - exact) / signatures.NUM_PERM))
+    assert abs(np.mean(errors)) < 0.15  # no bias, in standard errors of an ideal MinHash
+    assert 0.7 < np.std(errors) < 1.3   # and the spread of an ideal one
+
+
+def test_sketch_jaccard_is_exact_below_the_sketch_size_and_close_above_it() -> None:
+    rng = np.random.default_rng(9)
+    small = _pair_with_jaccard(rng, 100, 0.8)
+    exact = len(set(small[0].tolist()) & set(small[1].tolist())) / len(set(small[0].tolist()) | set(small[1].tolist()))
+    assert signatures.sketch_jaccard(signatures.sketch(small[0]), signatures.sketch(small[1])) == exact
+    deviations = []
+    for _ in range(50):
+        first, second = _pair_with_jaccard(rng, 2000, 0.8)
+        deviations.append(signatures.sketch_jaccard(signatures.sketch(first), signatures.sketch(second)) - 0.8)
+    assert abs(np.mean(deviations)) < 0.01 and np.std(deviations) < 0.04  # sd ≈ sqrt(0.8 · 0.2 / 256) = 0.025
