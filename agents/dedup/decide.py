@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from agents.dedup import sentences, signatures
+from agents.dedup.hours import HOUR, HourLog
 from agents.dedup.route import as_utc, stream_time
 from agents.dedup.stories import MatcherSettings, StoryMatcher, story_features
 from streams.records import CleanArticle, DedupManifest, DedupVerdict
@@ -36,7 +37,6 @@ ArticleEntry = dict[str, Any]
 StoryEntry = dict[str, Any]
 Candidate = list[Any]  # [article id, seq], from the index partitions
 Trigrams = list[tuple[str, list[int]]]
-HOUR = 3600.0
 STORY_VERSIONS_KEPT = 100  # the story's newest articles a marked revision may update
 
 
@@ -76,8 +76,8 @@ class Decider:
     exact:    body fingerprint → {"id": first article with it, "t": when last seen, "title": its normalised title}
     articles: article id → ArticleEntry (story, source, publish time, time, fingerprint, sketch, title)
     stories:  story id → StoryEntry (last update, newest article ids, the 3-grams of what it said)
-    hours:    "{kind}:{hour}" → keys of `kind` (verdicts, articles, stories, exact) written in that hour: what
-              expiry visits
+    hours:    two HourLogs of what expiry visits: "judged:" [verdict key, article id, story id] of each article
+              judged (ids None for a duplicate), "exact:" the fingerprints recorded or seen again
     The story matcher keeps its own three mappings (`matcher_tables`).
     """
 
@@ -90,7 +90,7 @@ class Decider:
         self.exact = exact
         self.articles = articles
         self.stories = stories
-        self.hours = hours
+        self._judged, self._fingerprints = HourLog(hours, "judged:"), HourLog(hours, "exact:")
         self.matcher = StoryMatcher(*matcher_tables, thresholds.matcher)
         self.thresholds = thresholds
         self._expired_before_hour = -1  # in memory: after a restart the first article sweeps once
@@ -117,6 +117,7 @@ class Decider:
         title = _title_words(article)
         verdict = self._exact_duplicate(manifest, title, time)
         if verdict is not None and verdict.kind == "duplicate":
+            self._judged.note(time, [replay_key, None, None])
             return self._given(replay_key, verdict, time)
         trigrams = sentences.sentence_trigrams(article.paragraphs)
         features = story_features(article)
@@ -125,15 +126,16 @@ class Decider:
             verdict = ((self._revision(article, near, features, sketch, title, trigrams) if article.update_note
                         else None)
                        or self._near_copy(article, near, trigrams) or self._story_verdict(article, features, trigrams))
+        recorded = verdict.kind != "duplicate"
+        self._judged.note(time, [replay_key, article.id if recorded else None, verdict.story_id if recorded else None])
         self._given(replay_key, verdict, time)
-        if verdict.kind != "duplicate":
+        if recorded:
             self._record(article, manifest, title, trigrams, features, verdict.story_id, time)
         return verdict
 
     def _given(self, replay_key: str, verdict: DedupVerdict, time: float) -> DedupVerdict:
         """Remember the verdict before anything else: a crash after it replays as this verdict, not as a duplicate."""
         self.verdicts[replay_key] = {**verdict.asdict(), "t": time}
-        self._note_hour("verdicts", time, replay_key)
         return verdict
 
     # ---- the rules ----
@@ -148,7 +150,7 @@ class Decider:
         if manifest.article.update_note and title != first["title"]:
             return DedupVerdict(kind="update", story_id=story_id, similarity=1.0, matched_id=first["id"])
         self.exact[manifest.fingerprint] = {**first, "t": max(first["t"], time)}  # a re-send keeps it alive
-        self._note_hour("exact", time, manifest.fingerprint)
+        self._fingerprints.note(time, manifest.fingerprint)
         return DedupVerdict(kind="duplicate", story_id=story_id, similarity=1.0, matched_id=first["id"])
 
     def _revision(self, article: CleanArticle, near: list[_Near], features: Any, sketch: Any, title: list[str],
@@ -236,12 +238,10 @@ class Decider:
         published = as_utc(article.published) if article.published else None
         self.articles[article.id] = {"story_id": story_id, "source": article.source, "t": time,
                                      "fingerprint": manifest.fingerprint, "sketch": manifest.sketch, "title": title}
-        self._note_hour("articles", time, article.id)
         if manifest.fingerprint not in self.exact:
             self.exact[manifest.fingerprint] = {"id": article.id, "t": time, "title": title}
-            self._note_hour("exact", time, manifest.fingerprint)
+            self._fingerprints.note(time, manifest.fingerprint)
         self.stories[story_id] = self._story_entry(story_id, article.id, time, sentences.article_trigrams(trigrams))
-        self._note_hour("stories", time, story_id)
         self.matcher.add(story_id, features, published, stream_time(article))
 
     def _story_entry(self, story_id: str, article_id: str, time: float, trigrams: list[int]) -> StoryEntry:
@@ -255,33 +255,27 @@ class Decider:
         return {"last_update": max(story["last_update"], time),
                 "versions": [*story["versions"], article_id][-STORY_VERSIONS_KEPT:], "trigrams": merged}
 
-    def _note_hour(self, kind: str, time: float, key: str) -> None:
-        hour_key = f"{kind}:{int(time // HOUR)}"
-        self.hours[hour_key] = [*(self.hours.get(hour_key) or []), key]
-
     def _expire(self, stream_now: float) -> None:
         """Forget what is wholly older than its retention, an hour at a time (lookups also check the cutoffs)."""
         cutoff = stream_now - self.thresholds.retention.total_seconds()
         if int(cutoff // HOUR) == self._expired_before_hour:
             return
         self._expired_before_hour = int(cutoff // HOUR)
+        for replay_key, article_id, story_id in self._judged.take_before(cutoff):
+            _forget(self.verdicts, replay_key, "t", cutoff)
+            _forget(self.articles, article_id, "t", cutoff)
+            _forget(self.stories, story_id, "last_update", cutoff)
         exact_cutoff = stream_now - self.thresholds.exact_retention.total_seconds()
-        for hour_key in list(self.hours):
-            kind, hour = hour_key.split(":")
-            if (int(hour) + 1) * HOUR > (exact_cutoff if kind == "exact" else cutoff):
-                continue
-            for key in self.hours[hour_key]:
-                self._forget(kind, key, exact_cutoff if kind == "exact" else cutoff)
-            del self.hours[hour_key]
+        for fingerprint in self._fingerprints.take_before(exact_cutoff):
+            _forget(self.exact, fingerprint, "t", exact_cutoff)
         self.matcher.expire(datetime.fromtimestamp(cutoff, tz=timezone.utc))
 
-    def _forget(self, kind: str, key: str, cutoff: float) -> None:
-        """Remove one key noted in an expired hour, unless it was written again since (a later time)."""
-        table = {"verdicts": self.verdicts, "articles": self.articles, "stories": self.stories,
-                 "exact": self.exact}[kind]
-        value = table.get(key)
-        if value is not None and value["last_update" if kind == "stories" else "t"] < cutoff:
-            del table[key]
+
+def _forget(table: MutableMapping[str, dict[str, Any]], key: str | None, time_field: str, cutoff: float) -> None:
+    """Remove `key` unless it was written again since its note (its time is then at or after the cutoff)."""
+    value = table.get(key) if key is not None else None
+    if value is not None and value[time_field] < cutoff:
+        del table[key]
 
 
 def _source_key(source: str | None) -> str:
