@@ -78,7 +78,8 @@ async def one_setup(workers_count: int, fill: list[CleanArticle], batches: list[
     """Pre-fill, then time each batch; the medians of the batch figures and the peak memory."""
     logs.mkdir(parents=True)
     with EmbeddedBroker(log_path=logs / "broker.log") as broker:
-        settings = Settings.from_env({}, broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
+        # This process's WIREWATCH_* settings (e.g. the producer batch size), with its own broker and topics.
+        settings = Settings.from_env(broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
                                      data_dir=logs / "data")
         await create_topics(settings)
         workers = []

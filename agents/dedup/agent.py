@@ -39,7 +39,14 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
 
     thresholds = Thresholds.from_settings(settings)
     router = Router(table("route"), settings.partitions)
-    bands = BandIndex(table("buckets"), table("entries"), table("band-hours"), thresholds.retention)
+    entries = table("entries")
+    bands = BandIndex(entries, thresholds.retention)
+
+    @entries.on_recover
+    async def rebuild_buckets() -> None:
+        """After a rebalance the entries held here may have changed: rebuild the buckets from them when needed."""
+        bands.forget_derived()
+
     sequencer = Sequencer(table("pending"))
     decider = core.decider({name: table(name) for name in core.DECIDER_TABLES}, thresholds)
 

@@ -28,8 +28,7 @@ class DedupIndex:
                  partitions: int = 4) -> None:
         self.tables = {name: table(name) for name in TABLE_NAMES}
         self.router = Router(self.tables["route"], partitions)
-        self.bands = BandIndex(self.tables["buckets"], self.tables["entries"], self.tables["band-hours"],
-                               thresholds.retention)
+        self.bands = BandIndex(self.tables["entries"], thresholds.retention)
         self.decider = decider(self.tables, thresholds)
         self._seq = 0
 
@@ -44,9 +43,9 @@ class DedupIndex:
         return self.decider.decide(manifest, candidates)
 
 
-# Every table of the stage: the router's clock, the index partitions' three, the decider's five and its matcher's three.
+# Every table of the stage: the router's clock, the index partitions' entries, the decider's five and its matcher's three.
 DECIDER_TABLES = ("verdicts", "exact", "articles", "stories", "hours", "story-terms", "story-vectors", "story-timeline")
-TABLE_NAMES = ("route", "buckets", "entries", "band-hours", *DECIDER_TABLES)
+TABLE_NAMES = ("route", "entries", *DECIDER_TABLES)
 
 
 def decider(tables: Mapping[str, MutableMapping[str, Any]], thresholds: Thresholds) -> Decider:
