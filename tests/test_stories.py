@@ -1,8 +1,10 @@
 """The story matcher (agents.dedup.stories) on synthetic text and on ECB+, and the clustering scores."""
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import MutableMapping
+import weakref
+from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,6 +18,7 @@ from tests.conftest import shared_data
 from tests.test_dedup import AssignmentOnlyTable
 
 T0 = datetime(2019, 6, 29, 8, 0, tzinfo=timezone.utc)
+STREAM_POSITIONS: weakref.WeakKeyDictionary[StoryMatcher, Iterator[int]] = weakref.WeakKeyDictionary()
 
 QUAKE = [
     "A magnitude 6.1 earthquake struck Qeshm Island in Iran on Sunday, killing 10 people and injuring dozens, "
@@ -52,17 +55,18 @@ def article(article_id: str, paragraphs: list[str], published: datetime | None =
 
 
 def new_matcher(**tables: MutableMapping[str, Any]) -> StoryMatcher:
-    return StoryMatcher(tables.get("terms", {}), tables.get("stories", {}), tables.get("timeline", {}))
+    return StoryMatcher(tables.get("docs", {}), tables.get("stories", {}))
 
 
 def feed(matcher: StoryMatcher, *articles: CleanArticle) -> list[str]:
     """Story ids for `articles` in order: the matched story, else the article's own id."""
     story_ids = []
+    positions = STREAM_POSITIONS.setdefault(matcher, itertools.count())  # each matcher's stream, as the decider's seq
     for item in articles:
         features = story_features(item)
         matched = matcher.match(features, item.published)
         story_id = matched[0] if matched else item.id
-        matcher.add(story_id, features, item.published)
+        matcher.add(story_id, item.id, features, item.published, item.published or T0, order=next(positions))
         story_ids.append(story_id)
     return story_ids
 
@@ -108,15 +112,34 @@ def test_an_article_without_terms_matches_nothing_and_changes_nothing() -> None:
     matcher = new_matcher()
     empty = story_features(article("x", ["the and of", ""]))
     assert matcher.match(empty, T0) is None
-    matcher.add("x", empty, T0)
-    assert (matcher.terms, matcher.stories, matcher.timeline) == ({}, {}, {})
+    matcher.add("x", "x", empty, T0, T0, order=0)
+    assert (matcher.docs, matcher.stories) == ({}, {})
+
+
+def test_a_templated_wire_about_another_company_starts_its_own_story() -> None:
+    body = ["Qtly div 17 cts vs 17 cts prior", "Pay April 15", "Record March 31"]
+    wires = [CleanArticle(id=f"w{n}", title=title, paragraphs=body, source="Reuters", published=T0)
+             for n, title in enumerate(["Federal Paper Board Co <FBT> Sets Payout", "Nucor Corp <NUE> Sets Payout",
+                                        "Federal Paper Board Co <FBT> Sets Quarterly Payout"])]
+    assert feed(new_matcher(), *wires) == ["w0", "w1", "w0"]  # the headline's rarest words tell them apart
+
+
+def test_headline_names_the_body_confirms_anchor_the_match() -> None:
+    first = CleanArticle(id="a1", title="Trump Invites Kim to Meet at the DMZ", published=T0, paragraphs=[
+        "U.S. President Donald Trump invited North Korean leader Kim Jong Un to meet him at the Demilitarized Zone.",
+        "Trump said on Twitter that he would be in South Korea on Saturday and could shake hands with Kim."])
+    second = CleanArticle(id="b1", title="Donald Trump tweets invitation to Kim Jong Un", published=T0, paragraphs=[
+        "President Donald Trump has used Twitter to invite Kim Jong Un to a meeting at the border with South Korea.",
+        "Kim has not answered the invitation, which Trump sent before his visit to Seoul on Saturday."])
+    assert story_features(second).headline_names == ("donald", "trump", "kim", "jong")
+    assert feed(new_matcher(), first, second) == ["a1", "a1"]  # the unseen words "tweets" and "invitation" don't block
 
 
 # --- state -----------------------------------------------------------------------------------------------------
 
 def test_state_is_written_only_by_assignment_and_is_json() -> None:
-    tables = {name: AssignmentOnlyTable() for name in ("terms", "stories", "timeline")}
-    plain = {name: {} for name in ("terms", "stories", "timeline")}
+    tables = {name: AssignmentOnlyTable() for name in ("docs", "stories")}
+    plain: dict[str, dict[str, Any]] = {"docs": {}, "stories": {}}
     stream = [*(article(f"bg{i}", p) for i, p in enumerate(BACKGROUND)), article("q1", QUAKE),
               article("e1", OTHER_QUAKE), article("q2", SAME_QUAKE, T0 + timedelta(hours=2))]
     assert feed(new_matcher(**tables), *stream) == feed(new_matcher(**plain), *stream)
@@ -129,13 +152,13 @@ def test_expire_forgets_old_stories_and_their_terms() -> None:
     matcher = new_matcher()
     feed(matcher, article("q1", QUAKE, T0), article("e1", OTHER_QUAKE, T0 + timedelta(hours=30)))
     assert matcher.expire(T0 + timedelta(hours=10)) == 1
-    assert set(matcher.stories) == {"e1"}
-    assert "qeshm" not in matcher.terms and "sichuan" in matcher.terms
-    assert all(story_ids == ["e1"] for _, _, story_ids in matcher.terms.values())
+    assert set(matcher.stories) == {"e1"} and set(matcher.docs) == {"e1"}
+    derived = matcher._state()
+    assert "qeshm" not in derived.frequencies and derived.frequencies["sichuan"] == 1 and derived.docs == 1
+    assert all(list(posting) == ["e1"] for posting in derived.postings.values())
     assert matcher.expire(T0 + timedelta(hours=10)) == 0  # nothing left before that hour
     assert matcher.expire(T0 + timedelta(days=3)) == 1
-    assert matcher.stories == {} and matcher.terms == {}
-    assert set(matcher.timeline) <= {"docs", "oldest", "now"}
+    assert (matcher.stories, matcher.docs, matcher._state().postings, +matcher._state().frequencies) == ({}, {}, {}, {})
 
 
 def test_a_story_updated_later_survives_expiry_of_its_first_hour() -> None:
@@ -151,7 +174,23 @@ def test_same_stream_gives_the_same_state() -> None:
               article("q2", SAME_QUAKE), article("e1", OTHER_QUAKE)]
     first, second = new_matcher(), new_matcher()
     assert feed(first, *stream) == feed(second, *stream)
-    assert (first.terms, first.stories, first.timeline) == (second.terms, second.stories, second.timeline)
+    assert (first.docs, first.stories) == (second.docs, second.stories)
+
+
+def test_state_rebuilt_from_the_tables_equals_the_live_state() -> None:
+    """What a worker taking over the decider rebuilds must decide exactly as the worker that held it."""
+    docs, stories = AssignmentOnlyTable(), AssignmentOnlyTable()
+    live = new_matcher(docs=docs, stories=stories)
+    feed(live, *(article(f"bg{i}", p, T0) for i, p in enumerate(BACKGROUND)), article("q1", QUAKE, T0),
+         article("e1", OTHER_QUAKE, T0 + timedelta(hours=30)), article("q2", SAME_QUAKE, T0 + timedelta(hours=31)))
+    live.expire(T0 + timedelta(hours=10))
+    rebuilt = new_matcher(docs=docs, stories=stories)
+    for field_name in ("frequencies", "docs", "doc_hours", "story_hours"):
+        assert getattr(rebuilt._state(), field_name) == getattr(live._state(), field_name), field_name
+    assert ({t: list(p) for t, p in rebuilt._state().postings.items()}
+            == {t: list(p) for t, p in live._state().postings.items()})  # the same order: newest story last
+    later = article("q3", SAME_QUAKE, T0 + timedelta(hours=32))
+    assert rebuilt.match(story_features(later), later.published) == live.match(story_features(later), later.published)
 
 
 # --- scores ----------------------------------------------------------------------------------------------------
@@ -180,15 +219,16 @@ def ecb_docs() -> list[dict[str, Any]]:
 
 
 def test_ecb_file_order_beats_the_current_story_rule() -> None:
-    """Regression floor: the matcher measured 0.819 pairwise F1 in file order (dedup today: 0.575)."""
+    """Regression floor: the matcher measured 0.819 pairwise F1 in file order (the TF-IDF baseline: 0.807)."""
     docs = ecb_docs()
     labels = run_matcher(docs, new_matcher())
     assert pairwise_scores(labels, [d["cluster_id"] for d in docs])[2] >= 0.80
     assert clean_article(docs[0]).published is None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 4 target not reached: pairwise F1 0.819 in file order; same-kind "
-                                       "events (ECB+ hard negatives) still merge (see benchmarks/ecb_stories.py)")
+@pytest.mark.xfail(strict=True, reason="issue 4's 0.90 is not reached (0.819 in file order): twin events that share "
+                                       "their actors merge, and even batch clustering tuned on the labels peaks at "
+                                       "0.88 on these texts (see benchmarks/ecb_stories.py)")
 def test_ecb_file_order_reaches_the_issue_target() -> None:
     docs = ecb_docs()
     labels = run_matcher(docs, new_matcher())

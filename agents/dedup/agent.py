@@ -48,7 +48,13 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         bands.forget_derived()
 
     sequencer = Sequencer(table("pending"))
-    decider = core.decider({name: table(name) for name in core.DECIDER_TABLES}, thresholds)
+    decider_tables = {name: table(name) for name in core.DECIDER_TABLES}
+    decider = core.decider(decider_tables, thresholds)
+
+    @decider_tables["story-vectors"].on_recover
+    async def rebuild_story_index() -> None:
+        """After a rebalance the decider's tables may have changed: rebuild what is derived from them."""
+        decider.forget_derived()
 
     @app.agent(topics.clean, name=f"{STAGE}-route")
     async def dedup_route(stream: StreamT[bytes]) -> AsyncIterator[DedupManifest | DeadLetter]:

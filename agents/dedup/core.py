@@ -43,15 +43,15 @@ class DedupIndex:
         return self.decider.decide(manifest, candidates)
 
 
-# Every table of the stage: the router's clock, the index partitions' entries, the decider's five and its matcher's three.
-DECIDER_TABLES = ("verdicts", "exact", "articles", "stories", "hours", "story-terms", "story-vectors", "story-timeline")
+# Every table of the stage: the router's clock, the index partitions' entries, the decider's five and its matcher's two.
+DECIDER_TABLES = ("verdicts", "exact", "articles", "stories", "hours", "story-docs", "story-vectors")
 TABLE_NAMES = ("route", "entries", *DECIDER_TABLES)
 
 
 def decider(tables: Mapping[str, MutableMapping[str, Any]], thresholds: Thresholds) -> Decider:
     """The decider over its tables (and the story matcher's), by their names in TABLE_NAMES."""
     return Decider(tables["verdicts"], tables["exact"], tables["articles"], tables["stories"], tables["hours"],
-                   (tables["story-terms"], tables["story-vectors"], tables["story-timeline"]), thresholds)
+                   (tables["story-docs"], tables["story-vectors"]), thresholds)
 
 
 def in_memory_index(settings: Settings) -> DedupIndex:

@@ -56,7 +56,7 @@ class Thresholds:
         return cls(settings.duplicate_threshold, settings.update_threshold,
                    timedelta(hours=settings.dedup_retention_hours),
                    timedelta(hours=settings.dedup_exact_retention_hours),
-                   MatcherSettings.from_settings(settings, match_threshold=settings.story_threshold))
+                   MatcherSettings.from_settings(settings))
 
 
 @dataclass(frozen=True)
@@ -78,13 +78,13 @@ class Decider:
     stories:  story id → StoryEntry (last update, newest article ids, the 3-grams of what it said)
     hours:    two HourLogs of what expiry visits: "judged:" [verdict key, article id, story id] of each article
               judged (ids None for a duplicate), "exact:" the fingerprints recorded or seen again
-    The story matcher keeps its own three mappings (`matcher_tables`).
+    The story matcher keeps its own two mappings (`matcher_tables`: docs, stories).
     """
 
     def __init__(self, verdicts: MutableMapping[str, dict[str, Any]], exact: MutableMapping[str, dict[str, Any]],
                  articles: MutableMapping[str, ArticleEntry], stories: MutableMapping[str, StoryEntry],
                  hours: MutableMapping[str, list[str]],
-                 matcher_tables: tuple[MutableMapping[str, Any], MutableMapping[str, Any], MutableMapping[str, Any]],
+                 matcher_tables: tuple[MutableMapping[str, Any], MutableMapping[str, Any]],
                  thresholds: Thresholds = Thresholds()) -> None:
         self.verdicts = verdicts
         self.exact = exact
@@ -96,6 +96,12 @@ class Decider:
         self._expired_before_hour = -1  # in memory: after a restart the first article sweeps once
         self._trigram_sets = sentences.TrigramSets()
         self.trigram_cap = sentences.STORY_TRIGRAM_CAP
+
+    def forget_derived(self) -> None:
+        """Drop what is derived from the tables in memory (called after table recovery: they may have moved)."""
+        self.matcher.forget_derived()
+        self._trigram_sets = sentences.TrigramSets()
+        self._expired_before_hour = -1
 
     def decide(self, manifest: DedupManifest, candidates: list[Candidate]) -> DedupVerdict:
         """The verdict on the manifest's article given every index partition's candidates; records it.
@@ -165,7 +171,7 @@ class Decider:
         if not source:
             return None
         pool = {n.id: (n.jaccard, n.entry) for n in near if _source_key(n.entry["source"]) == source}
-        match = self.matcher.match(features, None, stream_time(article))
+        match = self.matcher.match(features, None)
         if match is not None and match[0] in self.stories:
             for article_id in self.stories[match[0]]["versions"]:
                 entry = self.articles.get(article_id)
@@ -199,7 +205,7 @@ class Decider:
 
     def _story_verdict(self, article: CleanArticle, features: Any, trigrams: Trigrams) -> DedupVerdict:
         published = as_utc(article.published) if article.published else None
-        match = self.matcher.match(features, published, stream_time(article))
+        match = self.matcher.match(features, published)
         if match is None or match[0] not in self.stories:
             return DedupVerdict(kind="new", story_id=article.id)
         story_id, score = match
@@ -242,7 +248,7 @@ class Decider:
             self.exact[manifest.fingerprint] = {"id": article.id, "t": time, "title": title}
             self._fingerprints.note(time, manifest.fingerprint)
         self.stories[story_id] = self._story_entry(story_id, article.id, time, sentences.article_trigrams(trigrams))
-        self.matcher.add(story_id, features, published, stream_time(article))
+        self.matcher.add(story_id, article.id, features, published, stream_time(article), order=manifest.seq)
 
     def _story_entry(self, story_id: str, article_id: str, time: float, trigrams: list[int]) -> StoryEntry:
         """The story's entry with the article folded in (a new value: tables persist only what is assigned)."""

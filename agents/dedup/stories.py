@@ -1,54 +1,53 @@
 """Story matching for dedup's decider: which live story an article belongs to, decided in stream order.
 
-An article is reduced once to its candidate terms (content words and numbers, with counts, in salience order; see
-`story_features`). The matcher weights them by TF-IDF, with document frequencies learnt from the stream itself, and
-compares the article's vector with each candidate story's centroid (the sum of its articles' unit vectors):
+An article is reduced once to its candidate terms (`story_features`: content words and numbers with their counts,
+names first). The matcher weights them by TF-IDF, document frequencies counted over the live articles, and scores
+each candidate story by
 
-    score = (1 - names_share) * cos(article, story) + names_share * cos(article names, story names)
+    score = (1 - names_share) * cos(article, centroid) + names_share * cos(article names, centroid names)
 
-"Names" are capitalised words met mid-sentence and numbers: who, where, how many. They are what separates two
-events of the same kind (two earthquakes, two arrests), which share most of their other vocabulary. The best
-candidate at or above `match_threshold` is the article's story, if its last article is within the story window
-(when both times are known). Candidates are the stories listed under the article's terms (an inverted index).
+where a story's centroid is the sum of its articles' unit vectors (its heaviest `centroid_terms` terms kept) and
+names are words capitalised mid-sentence, and numbers: who, where, how many, what separates two events of one
+kind. The best candidate at or above `match_threshold` is the article's story, provided that
+- its newest article is within the story window of the article, when both have a publish time (stories age out);
+- its centroid holds one of the `headline_anchors` rarest words of the article's headline, when it has one: a
+  headline names the event, and templated wires (two companies' quarterly results, two bond issues) differ there.
+Candidates are the stories posted under the article's most salient terms.
 
-State lives in three plain mappings (Faust tables in the agent), written only by assignment:
+Stored in two mappings (Faust tables in the agent), written only by assignment, one write each per article:
 
-    terms:    term → [document frequency, hour of that count, [ids of live stories with the term, newest last]]
-    stories:  story id → {"c": {term: weight}, "names": [name terms of c], "norm": |c|, "names_norm": |names of c|,
-                          "n": articles, "hour": last update hour, "published": newest publish time (ISO) or None}
-    timeline: "h:{hour}" → number of entries for that hour; "h:{hour}:{i}" → a story id updated in that hour;
-              "docs" → [document count, hour]; "oldest" → the oldest hour that may still hold entries;
-              "now" → the newest hour seen
+    docs:    article id → {"terms": its candidate terms, "hour": its stream hour}  (what document frequencies count)
+    stories: story id → {"c": {term: weight}, "names": name terms of c, "norm": |c|, "names_norm": |names of c|,
+                         "n": articles, "hour": stream hour of its last article, "order": that article's position in
+                         the stream, "published": newest publish time (ISO) or None}
 
-Document frequencies (and the document count) decay with a half-life in stream hours, so IDF follows current news;
-a term is forgotten with the last live story whose centroid holds it. Expiry walks the timeline from the oldest
-hour, so it touches only what it removes. Everything is deterministic: no randomness, no salted `hash()`, ties are
-broken by term or story id.
+Derived from them in memory: document frequencies (integer counts over the live docs), postings (term → live
+stories whose centroid holds it, least recently updated first) and the hour indexes expiry walks. They are rebuilt
+from the mappings after `forget_derived()` (a table recovery) and come out equal to the live ones, because counts
+are integers and postings follow the stored order: verdicts do not depend on where or when a worker restarted.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from agents.dedup.hours import HOUR
 from agents.dedup.route import as_utc
 from streams.records import CleanArticle
 from streams.settings import Settings
 
-# Defaults the lead may move into Settings (names proposed in brackets).
-MATCH_THRESHOLD = 0.20      # [story_match_threshold] score at which an article joins a story
-NAMES_SHARE = 0.25          # [story_names_share] weight of the names-only cosine in the score
-CANDIDATE_TERMS = 40        # [story_terms] terms kept per article, in salience order (bounds reads and writes)
-CENTROID_TERMS = 60         # [story_centroid_terms] heaviest terms kept in a story centroid
-CANDIDATE_STORIES = 8       # stories scored in full per article: the ones sharing most weight with it
-POSTING_CAP = 16            # newest live stories remembered per term for candidate lookup
-DF_HALFLIFE_HOURS = 72.0    # [story_df_halflife_hours] document frequencies halve over this much stream time
+CANDIDATE_TERMS = 40    # terms kept per article, names first (bounds every per-article loop)
+LOOKUP_TERMS = 12       # the article's heaviest terms whose postings give the candidate stories
+POSTINGS_READ = 16      # most recently updated stories read from each of those postings
+CANDIDATE_STORIES = 8   # stories scored in full: those sharing the most weight with the article
 
 EXTRA_STOP_WORDS = frozenset({
     "said", "says", "told", "according", "reported", "report", "reports", "new", "year", "years", "time", "today",
@@ -64,43 +63,59 @@ _MID_SENTENCE_CAPITAL = re.compile(r"(?<=[A-Za-z0-9,;)])\s+([A-Z]\w*(?:-\w+)*)")
 
 @dataclass(frozen=True)
 class StoryFeatures:
-    """What story matching needs from one article: its candidate terms, most salient first.
+    """What story matching needs from one article (pure: computed once, from the article alone).
 
-    terms: (term, count, is_name) for at most CANDIDATE_TERMS terms, ordered by names first, then count, then first
-    appearance; a name is a word capitalised mid-sentence (at least half the time) or a number.
+    terms:    (term, count, is_name) for at most CANDIDATE_TERMS terms: names first, then count, then first
+              appearance; a name is a word capitalised mid-sentence (at least half the time) or a number
+    headline: the title's distinct content words, in order
+    headline_names: those of them the body capitalises mid-sentence (who and where the headline is about)
     """
 
     terms: tuple[tuple[str, int, bool], ...]
+    headline: tuple[str, ...] = ()
+    headline_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class MatcherSettings:
-    """The numbers story matching decides with (module defaults; see the settings names proposed above)."""
+    """The numbers story matching decides with."""
 
-    match_threshold: float = MATCH_THRESHOLD
-    names_share: float = NAMES_SHARE
-    centroid_terms: int = CENTROID_TERMS
-    df_halflife_hours: float = DF_HALFLIFE_HOURS
+    match_threshold: float = 0.20   # WIREWATCH_STORY_THRESHOLD
+    names_share: float = 0.25       # weight of the names-only cosine in the score
+    centroid_terms: int = 60        # heaviest terms kept in a story's centroid
+    headline_anchors: int = 2       # rarest headline words of which a matched story must hold one
     story_window: timedelta = timedelta(hours=72)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> MatcherSettings:
-        """Matcher settings with the story window from the wirewatch settings."""
-        return cls(**{"story_window": timedelta(hours=settings.story_window_hours), **overrides})
+        """Matcher settings from the wirewatch settings (story window and threshold), then `overrides`."""
+        return cls(**{"match_threshold": settings.story_threshold,
+                      "story_window": timedelta(hours=settings.story_window_hours), **overrides})
 
 
 def story_features(article: CleanArticle, max_terms: int = CANDIDATE_TERMS) -> StoryFeatures:
-    """The article's candidate terms (pure): the title counts twice, as a headline states the event."""
-    texts = [article.title, article.title, *article.paragraphs] if article.title else list(article.paragraphs)
-    text = ".\n".join(texts)  # a paragraph break ends a sentence
-    tokens = _TOKEN.findall(text.lower())
+    """The article's candidate terms: the title counts twice, as a headline states the event."""
+    body = ".\n".join(article.paragraphs)  # a paragraph break ends a sentence
+    title_tokens = _TOKEN.findall(article.title.lower())
+    tokens = [*title_tokens, *_TOKEN.findall(body.lower())]
     counts = Counter(tokens)
-    first_seen = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
-    capitalised = Counter(w.lower() for w in _MID_SENTENCE_CAPITAL.findall(text))
-    kept = [t for t in counts if t not in _STOP and (len(t) > 2 or t[0].isdigit())]
+    counts.update(title_tokens)
+    body_capitals = [w.lower() for w in _MID_SENTENCE_CAPITAL.findall(body)]
+    capitalised = Counter(body_capitals)
+    capitalised.update(w.lower() for w in _MID_SENTENCE_CAPITAL.findall(article.title) for _ in range(2))
+    stop = _STOP
+    kept = [t for t in counts if t not in stop and (len(t) > 2 or t[0].isdigit())]
     names = {t for t in kept if t[0].isdigit() or 2 * capitalised[t] >= counts[t]}
+    first_seen = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
     ranked = sorted(kept, key=lambda t: (t not in names, -counts[t], first_seen[t]))[:max_terms]
-    return StoryFeatures(tuple((t, counts[t], t in names) for t in ranked))
+    headline = tuple(t for t in dict.fromkeys(title_tokens) if t not in stop and (len(t) > 2 or t[0].isdigit()))
+    in_body = set(body_capitals)
+    return StoryFeatures(tuple((t, counts[t], t in names) for t in ranked), headline,
+                         tuple(t for t in headline if t in in_body))
+
+
+def _is_content(term: str) -> bool:
+    return term not in _STOP and (len(term) > 2 or term[0].isdigit())
 
 
 @dataclass
@@ -111,50 +126,112 @@ class _Vector:
     names: dict[str, float]        # the name terms' weights, unit length on their own
 
 
-class StoryMatcher:
-    """Streaming story matcher over three mappings written only by assignment (see the module docstring)."""
+@dataclass
+class _Derived:
+    """What is computed from the stored mappings and kept only in memory (see the module docstring)."""
 
-    def __init__(self, terms: MutableMapping[str, Any], stories: MutableMapping[str, Any],
-                 timeline: MutableMapping[str, Any], settings: MatcherSettings = MatcherSettings()) -> None:
-        self.terms = terms
+    frequencies: Counter[str] = field(default_factory=Counter)
+    docs: int = 0
+    postings: dict[str, dict[str, None]] = field(default_factory=dict)  # insertion order: least recently updated first
+    doc_hours: dict[int, list[str]] = field(default_factory=dict)
+    story_hours: dict[int, set[str]] = field(default_factory=dict)
+
+    def count(self, article_id: str, doc: dict[str, Any], sign: int) -> None:
+        """Count (sign 1) or uncount (sign -1) a doc's terms; a term no live doc has leaves the counts."""
+        frequencies = self.frequencies
+        for term in doc["terms"]:
+            frequency = frequencies[term] + sign
+            if frequency:
+                frequencies[term] = frequency
+            else:
+                del frequencies[term]
+        self.docs += sign
+        if sign > 0:
+            self.doc_hours.setdefault(doc["hour"], []).append(article_id)
+
+    def post(self, story_id: str, story: dict[str, Any], before: dict[str, Any] | None) -> None:
+        """Move the story to the newest end of the postings of its centroid's terms; unpost the terms it lost."""
+        for term in set(before["c"]) - set(story["c"]) if before else ():
+            self._unpost(term, story_id)
+        for term in story["c"]:
+            posting = self.postings.setdefault(term, {})
+            posting.pop(story_id, None)
+            posting[story_id] = None
+        if before is not None:
+            self.story_hours.get(before["hour"], set()).discard(story_id)
+        self.story_hours.setdefault(story["hour"], set()).add(story_id)
+
+    def unpost(self, story_id: str, story: dict[str, Any]) -> None:
+        for term in story["c"]:
+            self._unpost(term, story_id)
+
+    def _unpost(self, term: str, story_id: str) -> None:
+        posting = self.postings.get(term)
+        if posting is not None:
+            posting.pop(story_id, None)
+            if not posting:
+                del self.postings[term]
+
+
+class StoryMatcher:
+    """Streaming story matcher over two mappings written only by assignment (see the module docstring)."""
+
+    def __init__(self, docs: MutableMapping[str, Any], stories: MutableMapping[str, Any],
+                 settings: MatcherSettings = MatcherSettings()) -> None:
+        self.docs = docs
         self.stories = stories
-        self.timeline = timeline
         self.settings = settings
-        self._cached: tuple[StoryFeatures, int, _Vector] | None = None
+        self._derived: _Derived | None = None
+        self._weighed: tuple[StoryFeatures, _Vector] | None = None  # `match`'s vector, for the `add` that follows
+
+    def forget_derived(self) -> None:
+        """Drop what is kept in memory: the mappings may have changed hands (called after table recovery)."""
+        self._derived = self._weighed = None
 
     # ---- matching ----
 
-    def match(self, features: StoryFeatures, published: datetime | None,
-              seen: datetime | None = None) -> tuple[str, float] | None:
+    def match(self, features: StoryFeatures, published: datetime | None) -> tuple[str, float] | None:
         """(story id, score) of the best live story for the article, or None when it starts a new story.
 
-        `published` applies the story window; `seen` (publish time, else ingest time) is the stream time that
-        decays document frequencies, default `published`.
+        `published` applies the story window; None matches without it.
         """
         if not features.terms:
             return None
-        hour = self._hour(seen or published)
-        vector = self._vector(features, hour)
+        derived = self._state()
+        vector = self._vector(features, derived)
+        anchors = self._anchors(features, derived)
         published_utc = as_utc(published) if published else None
         best: tuple[str, float] | None = None
-        for story_id in self._candidates(vector):
+        for story_id in self._candidates(vector, derived):
             story = self.stories.get(story_id)
             if story is None or not self._within_window(published_utc, story):
+                continue
+            if anchors and not any(word in story["c"] for word in anchors):
                 continue
             score = self._score(vector, story)
             if score >= self.settings.match_threshold and (best is None or score > best[1]):
                 best = (story_id, score)
         return best
 
-    def _candidates(self, vector: _Vector) -> list[str]:
-        """Stories sharing key terms with the article, most shared weight first (ties: story id)."""
+    def _anchors(self, features: StoryFeatures, derived: _Derived) -> list[str]:
+        """Headline words of which a matched story must hold one: the names the body confirms, else the rarest.
+
+        A headline word the body capitalises mid-sentence is a name; a templated wire's body names no one, and its
+        rarest headline words (fewest live articles, then alphabetical) are what tells it from the next one.
+        """
+        if features.headline_names:
+            return list(features.headline_names)
+        frequency = derived.frequencies
+        return sorted(features.headline, key=lambda word: (frequency[word], word))[:self.settings.headline_anchors]
+
+    def _candidates(self, vector: _Vector, derived: _Derived) -> list[str]:
+        """Stories sharing the article's heaviest posted terms, most shared weight first (ties: story id)."""
         shared: dict[str, float] = {}
-        for term, weight in vector.weights.items():
-            entry = self.terms.get(term)
-            for story_id in entry[2] if entry else ():
-                shared[story_id] = shared.get(story_id, 0.0) + weight
-        ranked = sorted(shared, key=lambda s: (-shared[s], s))
-        return ranked[:CANDIDATE_STORIES]
+        posted = [t for t in vector.weights if t in derived.postings]  # a word no live story has finds nothing
+        for term in sorted(posted, key=lambda t: (-vector.weights[t], t))[:LOOKUP_TERMS]:
+            for story_id in itertools.islice(reversed(derived.postings[term]), POSTINGS_READ):
+                shared[story_id] = shared.get(story_id, 0.0) + vector.weights[term]
+        return sorted(shared, key=lambda s: (-shared[s], s))[:CANDIDATE_STORIES]
 
     def _within_window(self, published: datetime | None, story: dict[str, Any]) -> bool:
         if published is None or story["published"] is None:
@@ -172,123 +249,81 @@ class StoryMatcher:
 
     # ---- recording ----
 
-    def add(self, story_id: str, features: StoryFeatures, published: datetime | None,
-            seen: datetime | None = None) -> None:
-        """Fold the article into `story_id` (new or matched): frequencies, postings, centroid, timeline.
-
-        Each key is assigned at most once: one write per article term, per term leaving the centroid, for the
-        story, the document count, and (first update of the story in an hour) two or three timeline keys.
-        """
+    def add(self, story_id: str, article_id: str, features: StoryFeatures, published: datetime | None,
+            seen: datetime, order: int) -> None:
+        """Fold the article (at stream position `order`, stream time `seen`) into `story_id`, new or matched."""
         if not features.terms:
             return
-        hour = self._hour(seen or published)
-        vector = self._vector(features, hour)
+        derived = self._state()
+        vector = self._vector(features, derived)  # weighed before the article counts itself
+        self._weighed = None
+        earlier = self.docs.get(article_id)
+        if earlier is not None:  # the same id again with other text: it counts once, as it is now
+            derived.count(article_id, earlier, -1)
+        doc = {"terms": [term for term, _, _ in features.terms], "hour": _hour_of(seen)}
+        self.docs[article_id] = doc
+        derived.count(article_id, doc, 1)
         story = self.stories.get(story_id)
-        updated = _updated_story(story, vector, published, hour, self.settings.centroid_terms)
-        old_terms = set(story["c"]) if story else set()
-        new_terms = set(updated["c"])
-        for term in sorted(set(vector.weights) | (old_terms - new_terms)):
-            self._write_term(term, story_id, hour, counted=term in vector.weights, held=term in new_terms)
-        docs = self.timeline.get("docs")
-        self.timeline["docs"] = [self._decayed(docs, hour) + 1.0, hour]
+        updated = _updated_story(story, vector, published, doc["hour"], order, self.settings.centroid_terms)
         self.stories[story_id] = updated
-        if story is None or updated["hour"] != story["hour"]:
-            self._enter_timeline(story_id, updated["hour"])
-        self._cached = None
-
-    def _write_term(self, term: str, story_id: str, hour: int, counted: bool, held: bool) -> None:
-        """One assignment (or deletion) of a term entry: count the article, post or unpost the story.
-
-        A term is forgotten, frequency included, when no live story's centroid holds it any more.
-        """
-        entry = self.terms.get(term)
-        frequency, updated_hour, postings = entry if entry else (0.0, hour, [])
-        if counted:
-            frequency, updated_hour = self._decayed(entry, hour) + 1.0, hour
-        if held:
-            postings = [s for s in postings if s != story_id][-(POSTING_CAP - 1):] + [story_id]
-        else:
-            postings = [s for s in postings if s != story_id]
-        if postings:
-            self.terms[term] = [frequency, updated_hour, postings]
-        elif entry is not None:
-            del self.terms[term]
-
-    def _enter_timeline(self, story_id: str, hour: int) -> None:
-        """Record that the story was updated in `hour`, so expiry can find it without a scan."""
-        count = self.timeline.get(f"h:{hour}", 0)
-        self.timeline[f"h:{hour}:{count}"] = story_id
-        self.timeline[f"h:{hour}"] = count + 1
-        if "oldest" not in self.timeline or self.timeline["oldest"] > hour:
-            self.timeline["oldest"] = hour
-        if self.timeline.get("now", hour) <= hour:
-            self.timeline["now"] = hour
+        derived.post(story_id, updated, story)
 
     # ---- expiry ----
 
     def expire(self, before: datetime) -> int:
-        """Forget stories not updated since `before` (and terms no live story holds); returns stories removed."""
+        """Forget articles seen, and stories last updated, in hours wholly before `before`; returns stories removed."""
+        derived = self._state()
+        self._weighed = None
         cutoff = _hour_of(before)
-        hour = self.timeline.get("oldest")
+        for hour in sorted(h for h in derived.doc_hours if h < cutoff):
+            for article_id in derived.doc_hours.pop(hour):
+                doc = self.docs.get(article_id)
+                if doc is not None and doc["hour"] == hour:
+                    derived.count(article_id, doc, -1)
+                    del self.docs[article_id]
         removed = 0
-        if hour is None:
-            return 0
-        last = min(cutoff - 1, self.timeline.get("now", hour))
-        while hour <= last:
-            removed += self._expire_hour(hour)
-            hour += 1
-        self.timeline["oldest"] = hour
+        for hour in sorted(h for h in derived.story_hours if h < cutoff):
+            for story_id in sorted(derived.story_hours.pop(hour)):
+                story = self.stories.get(story_id)
+                if story is not None and story["hour"] == hour:
+                    derived.unpost(story_id, story)
+                    del self.stories[story_id]
+                    removed += 1
         return removed
 
-    def _expire_hour(self, hour: int) -> int:
-        """Remove the stories whose last update was in `hour`, and the hour's timeline entries."""
-        removed = 0
-        for i in range(self.timeline.get(f"h:{hour}", 0)):
-            story_id = self.timeline.pop(f"h:{hour}:{i}")
-            story = self.stories.get(story_id)
-            if story is not None and story["hour"] <= hour:
-                for term in sorted(story["c"]):
-                    self._write_term(term, story_id, hour, counted=False, held=False)
-                del self.stories[story_id]
-                removed += 1
-        self.timeline.pop(f"h:{hour}", None)
-        return removed
+    # ---- derived state and weights ----
 
-    # ---- weights ----
+    def _state(self) -> _Derived:
+        """The derived state, rebuilt from the mappings when it is not in memory."""
+        if self._derived is None:
+            derived = _Derived()
+            for article_id, doc in self.docs.items():
+                derived.count(article_id, doc, 1)
+            for story_id, story in sorted(self.stories.items(), key=lambda item: item[1]["order"]):
+                derived.post(story_id, story, None)
+            self._derived = derived
+        return self._derived
 
-    def _vector(self, features: StoryFeatures, hour: int) -> _Vector:
-        """The article's TF-IDF vector; cached for `add` right after `match` (no state changes in between)."""
-        if self._cached is not None and self._cached[0] is features and self._cached[1] == hour:
-            return self._cached[2]
-        docs = self._decayed(self.timeline.get("docs"), hour)
-        raw: dict[str, float] = {}
-        for term, count, _ in features.terms:
-            frequency = self._decayed(self.terms.get(term), hour)
-            raw[term] = (1.0 + math.log(count)) * (math.log((docs + 1.0) / (frequency + 1.0)) + 1.0)
+    def _vector(self, features: StoryFeatures, derived: _Derived) -> _Vector:
+        """The article's TF-IDF vector against the live articles' document frequencies."""
+        if self._weighed is not None and self._weighed[0] is features:
+            return self._weighed[1]
+        docs, frequency = derived.docs, derived.frequencies
+        raw = {term: (1.0 + math.log(count)) * (math.log((docs + 1.0) / (frequency[term] + 1.0)) + 1.0)
+               for term, count, _ in features.terms}
         names = {t: raw[t] for t, _, is_name in features.terms if is_name}
         vector = _Vector(_unit(raw), _unit(names))
-        self._cached = (features, hour, vector)
+        self._weighed = (features, vector)
         return vector
-
-    def _decayed(self, entry: list[Any] | None, hour: int) -> float:
-        """A [count, hour] value decayed to `hour` (no decay backwards or when times are unknown)."""
-        if not entry:
-            return 0.0
-        elapsed = max(0, hour - entry[1])
-        return entry[0] * 0.5 ** (elapsed / self.settings.df_halflife_hours) if elapsed else entry[0]
-
-    def _hour(self, moment: datetime | None) -> int:
-        """Stream hour of `moment`; without a time, the newest hour seen (0 at the start)."""
-        return _hour_of(moment) if moment else self.timeline.get("now", 0)
 
 
 def in_memory_matcher(settings: Settings | None = None, **overrides: Any) -> StoryMatcher:
     """A matcher over plain dicts (benchmarks, offline commands)."""
     matcher_settings = MatcherSettings.from_settings(settings, **overrides) if settings else MatcherSettings(**overrides)
-    return StoryMatcher({}, {}, {}, matcher_settings)
+    return StoryMatcher({}, {}, matcher_settings)
 
 
-def _updated_story(story: dict[str, Any] | None, vector: _Vector, published: datetime | None, hour: int,
+def _updated_story(story: dict[str, Any] | None, vector: _Vector, published: datetime | None, hour: int, order: int,
                    centroid_terms: int) -> dict[str, Any]:
     """A new story value with the article folded in: centroid summed and cut to the heaviest terms."""
     centroid = dict(story["c"]) if story else {}
@@ -297,13 +332,12 @@ def _updated_story(story: dict[str, Any] | None, vector: _Vector, published: dat
     kept = sorted(centroid, key=lambda t: (-centroid[t], t))[:centroid_terms]
     names = set(story["names"]) if story else set()
     names.update(vector.names)
-    newest = _newest(story["published"] if story else None, published)
     rounded = {t: round(centroid[t], 4) for t in kept}
     kept_names = sorted(names & set(kept))
     return {"c": rounded, "names": kept_names, "norm": round(math.sqrt(sum(w * w for w in rounded.values())), 6),
             "names_norm": round(math.sqrt(sum(rounded[t] ** 2 for t in kept_names)), 6),
             "n": (story["n"] if story else 0) + 1, "hour": max(hour, story["hour"]) if story else hour,
-            "published": newest}
+            "order": order, "published": _newest(story["published"] if story else None, published)}
 
 
 def _newest(stored: str | None, published: datetime | None) -> str | None:
@@ -326,5 +360,4 @@ def _unit(weights: dict[str, float]) -> dict[str, float]:
 
 
 def _hour_of(moment: datetime) -> int:
-    return int(as_utc(moment).timestamp() // 3600)
-
+    return int(as_utc(moment).timestamp() // HOUR)
