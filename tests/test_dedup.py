@@ -403,27 +403,53 @@ def test_reuters_identical_bodies_are_duplicates() -> None:
     assert len(first_with_body) < len(articles)  # the sample does hold identical bodies
 
 
-def test_trigram_sets_follow_the_story_list_through_appends_and_cuts() -> None:
-    sets = sentences.TrigramSets(size=2)
-    assert sets.get("s", [1, 2, 3]) == {1, 2, 3}
-    sets.put("s", [1, 2, 3, 4], {1, 2, 3, 4})
-    assert sets.get("s", [1, 2, 3, 4]) == {1, 2, 3, 4}
-    assert sets.get("s", [2, 3, 4, 5]) == {2, 3, 4, 5}  # a state it was not told about is rebuilt
-    sets.get("t", [7])
-    sets.get("u", [8])
-    assert len(sets._sets) == 2  # bounded: the least recently used story left
+def test_known_trigrams_are_used_only_for_the_versions_they_were_built_for() -> None:
+    built: list[list[str]] = []
+
+    def build(versions: list[str]) -> set[int]:
+        built.append(list(versions))
+        return {len(versions)}
+
+    known = sentences.KnownTrigrams(size=2)
+    assert known.get("s", ["a"], build) == {1}
+    known.put("s", ["a", "b"], {7})
+    assert known.get("s", ["a", "b"], build) == {7} and len(built) == 1
+    assert known.get("s", ["b", "c"], build) == {2}  # a versions list it was not told about is rebuilt
+    known.drop("s")
+    assert known.get("s", ["b", "c"], build) == {2} and len(built) == 3
+    known.get("t", ["x"], build)
+    known.get("u", ["y"], build)
+    assert known.get("s", ["b", "c"], build) == {2} and len(built) == 6  # bounded: "s" had left
 
 
-def test_story_trigram_cap_gives_the_same_verdicts_with_and_without_the_set_cache() -> None:
-    stream = [article(f"a{n}", [*REPORT[n % 3:], f"Analyst number {n} said the move came as a surprise to markets.",
-                                *REPORT[:n % 3]]) for n in range(12)]
+# (versions kept, time between articles): a day apart, articles expire while still listed (20 kept); an hour apart
+# nothing expires, but the story's list is cut (3 kept). Either way the first article's news is forgotten by the end.
+@pytest.mark.parametrize(("kept", "spacing"), [(20, timedelta(days=1)), (3, timedelta(hours=1))])
+def test_story_trigrams_give_the_same_verdicts_with_and_without_the_cache(
+        kept: int, spacing: timedelta, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agents.dedup.decide.STORY_VERSIONS_KEPT", kept)
+    news = ["Pension funds cheered the higher returns on their bond holdings.",
+            "Exporters in the north fear a stronger currency will cost them orders.",
+            "Farm lobbies asked parliament for cheaper loans before the harvest.",
+            "Retail chains reported slower sales of furniture and cars in June.",
+            "Trade unions announced a march on the central bank next Friday.",
+            "Opposition lawmakers accused the cabinet of losing control of prices.",
+            "Foreign investors bought record amounts of two-year notes at auction.",
+            "Small lenders raised deposit rates within hours of the announcement.",
+            "Mortgage brokers expect applications to fall sharply over the summer.",
+            "Carmakers postponed price increases planned for the autumn models.",
+            "Airline executives blamed fuel costs rather than interest rates.",
+            "Port operators said container traffic has not slowed at all."]
+    stream = [article(f"a{n}", [*REPORT[n % 3:], sentence, *REPORT[:n % 3]], published=T0 + n * spacing)
+              for n, sentence in enumerate(news)]
+    stream.append(article("again", [news[0], *REPORT], published=T0 + 12 * spacing))
     cached, uncached = new_index(), new_index()
-    uncached.decider._trigram_sets = sentences.TrigramSets(size=0)
-    for index in (cached, uncached):
-        index.decider.trigram_cap = 40  # a few articles' worth: the list is cut from the front again and again
-    assert [cached.judge(a) for a in stream] == [uncached.judge(a) for a in stream]
-    story = cached.tables["stories"]["a0"]["trigrams"]
-    assert len(story) == 40 and cached.decider._trigram_sets.get("a0", story) == set(story)
+    uncached.decider._known = sentences.KnownTrigrams(size=0)
+    verdicts = [cached.judge(a) for a in stream]
+    assert verdicts == [uncached.judge(a) for a in stream]
+    assert {v.story_id for v in verdicts} == {"a0"} and all(v.added_sentences for v in verdicts[1:])
+    assert verdicts[-1].added_sentences == [news[0]]
+    assert len(cached.tables["stories"]["a0"]["versions"]) == min(kept, len(stream))
 
 
 def _pair_with_jaccard(rng: "np.random.Generator", size: int, jaccard: float) -> tuple[np.ndarray, np.ndarray]:

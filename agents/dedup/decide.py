@@ -74,8 +74,8 @@ class Decider:
 
     verdicts: "{article id}@{ingested_at}" → the verdict given, so a re-delivered article gets it again
     exact:    body fingerprint → {"id": first article with it, "t": when last seen, "title": its normalised title}
-    articles: article id → ArticleEntry (story, source, publish time, time, fingerprint, sketch, title)
-    stories:  story id → StoryEntry (last update, newest article ids, the 3-grams of what it said)
+    articles: article id → ArticleEntry (story, source, time, fingerprint, sketch, title, its sentences' 3-grams)
+    stories:  story id → StoryEntry (last update, its newest STORY_VERSIONS_KEPT article ids)
     hours:    two HourLogs of what expiry visits: "judged:" [verdict key, article id, story id] of each article
               judged (ids None for a duplicate), "exact:" the fingerprints recorded or seen again
     The story matcher keeps its own two mappings (`matcher_tables`: docs, stories).
@@ -94,13 +94,12 @@ class Decider:
         self.matcher = StoryMatcher(*matcher_tables, thresholds.matcher)
         self.thresholds = thresholds
         self._expired_before_hour = -1  # in memory: after a restart the first article sweeps once
-        self._trigram_sets = sentences.TrigramSets()
-        self.trigram_cap = sentences.STORY_TRIGRAM_CAP
+        self._known = sentences.KnownTrigrams()
 
     def forget_derived(self) -> None:
         """Drop what is derived from the tables in memory (called after table recovery: they may have moved)."""
         self.matcher.forget_derived()
-        self._trigram_sets = sentences.TrigramSets()
+        self._known = sentences.KnownTrigrams()
         self._expired_before_hour = -1
 
     def decide(self, manifest: DedupManifest, candidates: list[Candidate]) -> DedupVerdict:
@@ -228,8 +227,19 @@ class Decider:
         return sorted(near, key=lambda n: (-n.jaccard, n.seq))
 
     def _added(self, trigrams: Trigrams, story_id: str) -> list[str]:
-        known = self._trigram_sets.get(story_id, self.stories[story_id]["trigrams"])
-        return sentences.added_sentences(trigrams, known)
+        return sentences.added_sentences(trigrams, self._story_trigrams(story_id))
+
+    def _story_trigrams(self, story_id: str) -> set[int]:
+        """What the story has said: the 3-grams of its newest live articles (cached; see KnownTrigrams)."""
+        return self._known.get(story_id, self.stories[story_id]["versions"], self._trigrams_of)
+
+    def _trigrams_of(self, article_ids: list[str]) -> set[int]:
+        known: set[int] = set()
+        for article_id in article_ids:
+            entry = self.articles.get(article_id)
+            if entry is not None:
+                known.update(sentences.unpack_trigrams(entry["grams"]))
+        return known
 
     @staticmethod
     def _verdict(kind: str, near: _Near, added: list[str] | None = None) -> DedupVerdict:
@@ -242,24 +252,23 @@ class Decider:
                 features: Any, story_id: str, time: float) -> None:
         """Remember the article and fold it into its story; every write assigns a new value."""
         published = as_utc(article.published) if article.published else None
+        grams = sentences.article_trigrams(trigrams)
+        known = self._story_trigrams(story_id) if story_id in self.stories else set()
         self.articles[article.id] = {"story_id": story_id, "source": article.source, "t": time,
-                                     "fingerprint": manifest.fingerprint, "sketch": manifest.sketch, "title": title}
+                                     "fingerprint": manifest.fingerprint, "sketch": manifest.sketch, "title": title,
+                                     "grams": sentences.pack_trigrams(grams)}
         if manifest.fingerprint not in self.exact:
             self.exact[manifest.fingerprint] = {"id": article.id, "t": time, "title": title}
             self._fingerprints.note(time, manifest.fingerprint)
-        self.stories[story_id] = self._story_entry(story_id, article.id, time, sentences.article_trigrams(trigrams))
+        story = self.stories.get(story_id) or {"last_update": time, "versions": []}
+        versions = [*story["versions"], article.id][-STORY_VERSIONS_KEPT:]
+        self.stories[story_id] = {"last_update": max(story["last_update"], time), "versions": versions}
+        if len(versions) > len(story["versions"]):  # no article dropped out: the set only grows
+            known.update(grams)
+            self._known.put(story_id, versions, known)
+        else:
+            self._known.drop(story_id)
         self.matcher.add(story_id, article.id, features, published, stream_time(article), order=manifest.seq)
-
-    def _story_entry(self, story_id: str, article_id: str, time: float, trigrams: list[int]) -> StoryEntry:
-        """The story's entry with the article folded in (a new value: tables persist only what is assigned)."""
-        story = self.stories.get(story_id) or {"last_update": time, "versions": [], "trigrams": []}
-        known = self._trigram_sets.get(story_id, story["trigrams"])
-        fresh = [g for g in dict.fromkeys(trigrams) if g not in known]
-        merged = sentences.merged_trigrams(story["trigrams"], fresh, self.trigram_cap, present=known)
-        cut = len(merged) < len(story["trigrams"]) + len(fresh)  # the cap dropped the oldest
-        self._trigram_sets.put(story_id, merged, set(merged) if cut else known.union(fresh))
-        return {"last_update": max(story["last_update"], time),
-                "versions": [*story["versions"], article_id][-STORY_VERSIONS_KEPT:], "trigrams": merged}
 
     def _expire(self, stream_now: float) -> None:
         """Forget what is wholly older than its retention, an hour at a time (lookups also check the cutoffs)."""
@@ -269,7 +278,8 @@ class Decider:
         self._expired_before_hour = int(cutoff // HOUR)
         for replay_key, article_id, story_id in self._judged.take_before(cutoff):
             _forget(self.verdicts, replay_key, "t", cutoff)
-            _forget(self.articles, article_id, "t", cutoff)
+            if _forget(self.articles, article_id, "t", cutoff):
+                self._known.drop(story_id)
             _forget(self.stories, story_id, "last_update", cutoff)
         exact_cutoff = stream_now - self.thresholds.exact_retention.total_seconds()
         for fingerprint in self._fingerprints.take_before(exact_cutoff):
@@ -277,11 +287,13 @@ class Decider:
         self.matcher.expire(datetime.fromtimestamp(cutoff, tz=timezone.utc))
 
 
-def _forget(table: MutableMapping[str, dict[str, Any]], key: str | None, time_field: str, cutoff: float) -> None:
+def _forget(table: MutableMapping[str, dict[str, Any]], key: str | None, time_field: str, cutoff: float) -> bool:
     """Remove `key` unless it was written again since its note (its time is then at or after the cutoff)."""
     value = table.get(key) if key is not None else None
-    if value is not None and value[time_field] < cutoff:
-        del table[key]
+    if value is None or value[time_field] >= cutoff:
+        return False
+    del table[key]
+    return True
 
 
 def _source_key(source: str | None) -> str:

@@ -1,8 +1,9 @@
 """Sentences and their word 3-grams: how dedup tells which sentences an article adds to a story."""
 from __future__ import annotations
 
+import base64
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -10,7 +11,6 @@ from agents.dedup.signatures import ngram_hashes, word_hashes, words_of
 
 MIN_SENTENCE_WORDS = 4
 NEW_SENTENCE_MAX_SEEN = 0.5  # a sentence is new when fewer than half of its 3-grams are already in the story
-STORY_TRIGRAM_CAP = 20_000
 
 # A split point: sentence punctuation, optional closing quotes/brackets, whitespace, then a capital or opening quote.
 _BOUNDARY = re.compile(r"""(?<=[.!?])(["'”’)\]]*)\s+(?=["'“‘(\[]*[A-Z0-9])""")
@@ -78,47 +78,51 @@ def article_trigrams(sentences: Sequence[tuple[str, list[int]]]) -> list[int]:
     return list(dict.fromkeys(g for _, grams in sentences for g in grams))
 
 
-def merged_trigrams(story_trigrams: Sequence[int], new: Iterable[int], cap: int = STORY_TRIGRAM_CAP,
-                    present: set[int] | None = None) -> list[int]:
-    """The story's 3-gram list with `new` appended (no repeats), keeping the newest `cap` entries.
-
-    Keeping the newest: an update is judged against what the story said most recently. `present` is the list as a
-    set, when the caller has it.
-    """
-    present = set(story_trigrams) if present is None else present
-    merged = list(story_trigrams) + [g for g in dict.fromkeys(new) if g not in present]
-    return merged[-cap:]
+def pack_trigrams(grams: Sequence[int]) -> str:
+    """3-gram hashes as text for tables: base64 of their little-endian uint64 values."""
+    return base64.b64encode(np.asarray(grams, dtype="<u8").tobytes()).decode("ascii")
 
 
-class TrigramSets:
-    """Stories' 3-gram lists as sets, built once per state of a list rather than once per article that meets it.
+def unpack_trigrams(packed: str) -> list[int]:
+    """The hashes `pack_trigrams` wrote."""
+    return np.frombuffer(base64.b64decode(packed), dtype="<u8").tolist()
 
-    A derived cache, never the state: a list is only ever appended to and cut from the front, so its length with
-    its first and last value identify which state a cached set belongs to; anything else is rebuilt.
+
+class KnownTrigrams:
+    """The 3-grams each story is known to have said, as sets built from its articles' stored 3-grams.
+
+    A derived cache, never the state: a story's set is a function of its versions list and those articles' stored
+    3-grams. An entry is used only while the versions list it was built for is the story's current one, and the
+    caller drops it when one of those articles is forgotten; anything else is rebuilt. Bounded: least recently
+    used stories leave first.
     """
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self._sets: dict[str, tuple[tuple[int, int, int], set[int]]] = {}
+        self._sets: dict[str, tuple[tuple[int, str, str], set[int]]] = {}
 
-    def get(self, story_id: str, trigrams: Sequence[int]) -> set[int]:
-        """The set of `trigrams`, the story's current list."""
-        stamp = _stamp(trigrams)
+    def get(self, story_id: str, versions: Sequence[str], build: Callable[[Sequence[str]], set[int]]) -> set[int]:
+        """The story's set for its current `versions`, built with `build(versions)` when not cached."""
+        stamp = _stamp(versions)
         cached = self._sets.pop(story_id, None)
-        known = cached[1] if cached is not None and cached[0] == stamp else set(trigrams)
+        known = cached[1] if cached is not None and cached[0] == stamp else build(versions)
         self._remember(story_id, stamp, known)
         return known
 
-    def put(self, story_id: str, trigrams: Sequence[int], known: set[int]) -> None:
-        """Remember `known` as the set of the story's new list `trigrams`."""
+    def put(self, story_id: str, versions: Sequence[str], known: set[int]) -> None:
+        """Remember `known` as the story's set for its new `versions`."""
         self._sets.pop(story_id, None)
-        self._remember(story_id, _stamp(trigrams), known)
+        self._remember(story_id, _stamp(versions), known)
 
-    def _remember(self, story_id: str, stamp: tuple[int, int, int], known: set[int]) -> None:
+    def drop(self, story_id: str) -> None:
+        """Forget the story's set (one of its articles was forgotten)."""
+        self._sets.pop(story_id, None)
+
+    def _remember(self, story_id: str, stamp: tuple[int, str, str], known: set[int]) -> None:
         self._sets[story_id] = (stamp, known)  # newest last: dicts keep insertion order
         if len(self._sets) > self.size:
             del self._sets[next(iter(self._sets))]
 
 
-def _stamp(trigrams: Sequence[int]) -> tuple[int, int, int]:
-    return (len(trigrams), trigrams[0], trigrams[-1]) if trigrams else (0, 0, 0)
+def _stamp(versions: Sequence[str]) -> tuple[int, str, str]:
+    return (len(versions), versions[0], versions[-1]) if versions else (0, "", "")
