@@ -6,6 +6,7 @@ from typing import Sequence
 import spacy
 from spacy.language import Language
 
+from agents.tag.casing import restore_case
 from agents.tag.resolve import resolve_entities
 from streams.records import EntityMention
 
@@ -47,8 +48,9 @@ def ner_components(nlp: Language) -> set[str]:
 
 def tag_texts(nlp: Language, texts: Sequence[str], batch_size: int = 32) -> list[list[EntityMention]]:
     """Entity mentions of each text, offsets into the text as given, from one `nlp.pipe` call over all texts."""
-    docs = nlp.pipe(texts, batch_size=batch_size)
+    model_texts = [restore_case(text) for text in texts]
+    docs = nlp.pipe(model_texts, batch_size=batch_size)
     return [
-        resolve_entities(text, [(e.start_char, e.end_char, e.label_) for e in doc.ents])
-        for text, doc in zip(texts, docs)
+        resolve_entities(model_text, [(e.start_char, e.end_char, e.label_) for e in doc.ents], written=text)
+        for text, model_text, doc in zip(texts, model_texts, docs)
     ]

@@ -46,6 +46,24 @@ NEXT_WORD = re.compile(r"[ \t]+([A-Z0-9][\w.\-]*\w|[A-Z0-9])")
 # a capitalised tail is another name ("DPRK-U.S."), left to the model.
 HYPHEN_TAIL = re.compile(r"-[a-z][\w\-]*")
 ARTICLE_BEFORE = re.compile(r"(?:^|\s)(?:a|an|the|The|A|An)\s+$")
+# Words that join the parts of one name ("Bank of America", "Mohammed bin Salman"); other lower-case words inside
+# a span mean the model ran two names, or a name and its description, together.
+JOINING_WORDS = ("of", "the", "and", "for", "on", "de", "du", "des", "da", "do", "dos", "del", "della", "di", "la",
+                 "le", "van", "von", "der", "den", "bin", "ibn", "al", "el", "y", "e", "&")
+COMPANY_SUFFIXES = ("Inc", "Ltd", "Corp", "Co", "LLC", "L.P.", "plc", "PLC", "N.V.", "S.A.", "AG", "SA", "Jr", "Sr")
+# Where a span falls apart into separate names: a spaced dash, a comma (not before a company suffix), brackets, a
+# score or number standing alone ("Somerset 83", "Puchon 2 Chonbuk 1"; "Group of 20" keeps its number), and a
+# lower-case word that joins nothing ("Yorkshire at Headingley", "Interfax news agency").
+# A score right after a name ("Somerset 83 and 174", "Puchon 2 Chonbuk 1", "Kent 108-3"): results copy, where a
+# place or a one-word name is a team. Names with initials ("J. Russell 56") are the players.
+SCORE_AFTER = re.compile(r"[ \t]+\d+(?:-\d+)?(?=[\s,;)]|$)")
+PLACE_LABELS: frozenset[str] = frozenset({"GPE", "LOC", "FAC"})
+_JOINING = "|".join(re.escape(w) for w in JOINING_WORDS)
+_SUFFIX = "|".join(re.escape(w) for w in COMPANY_SUFFIXES)
+NAME_BREAK = re.compile(
+    rf"\s+[-–—]+\s+|\s*,(?!\s*(?:{_SUFFIX})\b)\s*|\s*[()\[\]]\s*"
+    rf"|(?<=\s)(?<!\bof\s)\d[\d.,:/\-]*(?=\s|$)"
+    rf"|(?<=\s)(?!(?:{_JOINING})(?=\s|$))[a-z][a-z'’]*(?=\s|$)")
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,23 @@ def repair_span(text: str, start: int, end: int) -> int:
     return end
 
 
+def name_parts(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The separate names inside one span: `Lithuania - Danius Gleveckas` is two, `Group of 20` one."""
+    parts, position = [], start
+    for match in NAME_BREAK.finditer(text, start, end):
+        parts.append((position, match.start()))
+        position = match.end()
+    parts.append((position, end))
+    return [(a, b) for a, b in parts if b > a]
+
+
+def results_label(text: str, end: int, name: str, label: str) -> str:
+    """ORG for a team in results copy (a place or one-word name followed by its score), else `label`."""
+    if "." not in name and (label in PLACE_LABELS or " " not in name) and SCORE_AFTER.match(text, end):
+        return "ORG"
+    return label
+
+
 def is_junk(text: str, start: int, end: int) -> bool:
     """True for spans that are not names: empty, no capital letter ("n’t"), or a wire or photo credit."""
     surface = text[start:end]
@@ -116,16 +151,17 @@ def normalise_spans(text: str, spans: Iterable[Span]) -> list[Mention]:
     for start, end, label in sorted(spans):
         if label not in KEPT_LABELS:
             continue
-        end = repair_span(text, start, end)
-        start, end, titled = trim_span(text, start, end)
-        if start >= end or start < taken_until or is_junk(text, start, end):
-            continue
-        context = text[max(0, start - 40):start]
-        mentions.append(Mention(
-            start, end, label, name=collapse_whitespace(text[start:end]),
-            titled=titled or TITLE_BEFORE.search(context) is not None,
-            after_article=ARTICLE_BEFORE.search(context) is not None))
-        taken_until = end
+        for part_start, part_end in name_parts(text, start, repair_span(text, start, end)):
+            part_start, part_end, titled = trim_span(text, part_start, part_end)
+            if part_start >= part_end or part_start < taken_until or is_junk(text, part_start, part_end):
+                continue
+            context = text[max(0, part_start - 40):part_start]
+            name = collapse_whitespace(text[part_start:part_end])
+            mentions.append(Mention(
+                part_start, part_end, results_label(text, part_end, name, label), name=name,
+                titled=titled or TITLE_BEFORE.search(context) is not None,
+                after_article=ARTICLE_BEFORE.search(context) is not None))
+            taken_until = part_end
     return mentions
 
 

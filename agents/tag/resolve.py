@@ -20,8 +20,13 @@ from streams.records import EntityMention
 SURNAME_LABELS: frozenset[str] = frozenset({"PERSON", "ORG"})
 
 
-def resolve_entities(text: str, spans: Iterable[Span]) -> list[EntityMention]:
-    """The article's entity mentions from raw `(start, end, label)` spans, trimmed, resolved and relabelled."""
+def resolve_entities(text: str, spans: Iterable[Span], written: str | None = None) -> list[EntityMention]:
+    """The article's entity mentions from raw `(start, end, label)` spans, trimmed, resolved and relabelled.
+
+    `text` is what the model read; `written`, when given, is the same-length text as the article has it (see
+    `casing.restore_case`), and each mention's `text` is taken from there.
+    """
+    written = text if written is None else written
     mentions = normalise_spans(text, spans)
     mentions = sorted(mentions + known_name_spans(text, mentions), key=lambda m: m.start)
     mentions = split_compounds(text, mentions)
@@ -29,7 +34,7 @@ def resolve_entities(text: str, spans: Iterable[Span]) -> list[EntityMention]:
     canonicals = canonical_names(mentions)
     labels = canonical_labels(mentions, canonicals)
     return [
-        EntityMention(start=m.start, end=m.end, text=text[m.start:m.end], label=labels[c], canonical=c)
+        EntityMention(start=m.start, end=m.end, text=written[m.start:m.end], label=labels[c], canonical=c)
         for m, c in zip(mentions, canonicals)
         if c in labels
     ]
