@@ -16,7 +16,7 @@ from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
 from agents.ingest.files import load_raw_articles
 from agents.tag.articles import tag_articles
-from agents.tag.core import load_ner, tag_texts
+from agents.tag.core import Tagger
 from streams.codecs import dumps
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, DedupedArticle
@@ -76,13 +76,12 @@ def clean_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
 
 def tag_file(path: Path, settings: Settings, out: BinaryIO) -> int:
     """`wirewatch tag`: `{"id", "text"}` lines in, `{"id", "entities"}` lines out; offsets index the text as given."""
-    nlp = load_ner(settings.spacy_model)
+    tagger = Tagger.from_settings(settings)
     rejects = Rejects()
     batch: list[tuple[object, str]] = []
 
     def flush() -> None:
-        for (identifier, _), mentions in zip(batch, tag_texts(nlp, [text for _, text in batch],
-                                                              settings.tag_batch_size)):
+        for (identifier, _), mentions in zip(batch, tagger.tag([text for _, text in batch])):
             _write(out, {"id": identifier, "entities": [m.asdict() for m in mentions]})
         batch.clear()
 
@@ -111,10 +110,10 @@ def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     articles.sort(key=lambda a: a.published or _EARLIEST)  # stable: undated articles keep their input order
     index = in_memory_index(settings)
     deduped = [DedupedArticle(article=a, verdict=index.judge(a)) for a in articles]
-    nlp = load_ner(settings.spacy_model)
+    tagger = Tagger.from_settings(settings)
     rules = load_rules(settings.rules_file)
     ledger = AlertLedger({})
-    for tagged in tag_articles(nlp, deduped, settings.tag_batch_size):
+    for tagged in tag_articles(tagger, deduped):
         raised = [a for a in alerts_for(tagged, rules, now=time.time()) if ledger.pending(a, [OUTPUT])]
         for alert in raised:
             ledger.mark_delivered(alert, OUTPUT, alert.created_at)

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from agents.tag.core import load_ner, tag_texts
+from agents.tag.core import Tagger
 from benchmarks.shared_data import SHARED_DATA, require
 from streams.settings import Settings
 
@@ -158,14 +158,15 @@ def main() -> None:
         documents = read_conll(lines)
     texts = [d.text for d in documents]
     gold = [d.entities for d in documents]
-    nlp = load_ner(settings.spacy_model)
+    tagger = Tagger.from_settings(settings)
+    nlp = tagger.nlp
     started = time.process_time()
     stock = [token_entities(d, [(e.start_char, e.end_char, e.label_) for e in doc.ents])
              for d, doc in zip(documents, nlp.pipe(texts, batch_size=settings.tag_batch_size))]
     stock_seconds = time.process_time() - started
     started = time.process_time()
     ours = [token_entities(d, [(m.start, m.end, m.label) for m in mentions])
-            for d, mentions in zip(documents, tag_texts(nlp, texts, settings.tag_batch_size))]
+            for d, mentions in zip(documents, tagger.tag(texts))]
     ours_seconds = time.process_time() - started
     print(f"CoNLL-2003 English dev: {len(documents)} documents, {sum(len(g) for g in gold)} entities; "
           f"model {settings.spacy_model} (NER components only)")

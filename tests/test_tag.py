@@ -9,8 +9,9 @@ import pytest
 import spacy
 from spacy.language import Language
 
-from agents.tag.core import load_ner, ner_components, tag_texts
-from agents.tag.normalise import KEPT_LABELS, normalise_spans, repair_span, trim_span
+from agents.tag.core import Tagger, load_ner, ner_components
+from agents.tag.lexicon import KEPT_LABELS, AliasesInvalid, Lexicon
+from agents.tag.normalise import normalise_spans, repair_span, trim_span
 from agents.tag.resolve import resolve_entities
 from streams.records import EntityMention
 from streams.settings import Settings
@@ -24,8 +25,13 @@ def nlp() -> Language:
 
 
 @pytest.fixture(scope="module")
-def seed_mentions(nlp: Language, seed_texts: list[str]) -> list[list[EntityMention]]:
-    return tag_texts(nlp, seed_texts)
+def lexicon() -> Lexicon:
+    return Lexicon.from_file(Settings().aliases_file)
+
+
+@pytest.fixture(scope="module")
+def seed_mentions(nlp: Language, lexicon: Lexicon, seed_texts: list[str]) -> list[list[EntityMention]]:
+    return Tagger(nlp, lexicon).tag(seed_texts)
 
 
 def entities(mentions: Iterable[EntityMention]) -> dict[str, set[str]]:
@@ -105,22 +111,66 @@ class PipeSpy:
         return self.nlp.pipe(texts, **kwargs)
 
     def __call__(self, text: str) -> Any:
-        raise AssertionError("tag_texts must not call nlp once per text")
+        raise AssertionError("the tagger must not call nlp once per text")
 
 
-def test_tag_texts_makes_one_pipe_call_not_one_per_text(nlp: Language, seed_texts: list[str]) -> None:
+def paragraph_count(texts: Iterable[str]) -> int:
+    return len({p for t in texts for p in t.split("\n\n") if p.strip()})
+
+
+def test_one_pipe_call_per_batch_reading_each_new_paragraph_once(
+        nlp: Language, lexicon: Lexicon, seed_texts: list[str]) -> None:
     spy = PipeSpy(nlp)
-    texts = seed_texts * 3
+    tagger = Tagger(spy, lexicon, batch_size=4)  # type: ignore[arg-type]
 
-    tagged = tag_texts(spy, texts, batch_size=4)  # type: ignore[arg-type]
+    tagged = tagger.tag(seed_texts * 3)
 
-    assert spy.pipe_calls == [6]
+    assert spy.pipe_calls == [paragraph_count(seed_texts)]
     assert len(tagged) == 6 and tagged[0] == tagged[2]
+    # The same articles again (duplicates): same entities, no model time; an update: only its new paragraph.
+    update = seed_texts[0] + "\n\nKim Yo Jong, his sister, travelled to Seoul."
+    again = tagger.tag([seed_texts[1], update])
+    assert spy.pipe_calls == [paragraph_count(seed_texts), 1]
+    assert again[0] == tagged[1]
+    assert {"Kim Yo Jong", "Seoul"} <= {m.canonical for m in again[1]}
 
 
-def test_empty_batch_gives_no_mentions(nlp: Language) -> None:
-    assert tag_texts(nlp, []) == []
-    assert tag_texts(nlp, ["", "no names here at all."]) == [[], []]
+def test_paragraphs_are_forgotten_beyond_capacity_and_still_tagged(nlp: Language, lexicon: Lexicon) -> None:
+    spy = PipeSpy(nlp)
+    tagger = Tagger(spy, lexicon, remembered_paragraphs=1)  # type: ignore[arg-type]
+    texts = ["Angela Merkel spoke.\n\nEmmanuel Macron replied.", "Angela Merkel spoke."]
+    first, second = tagger.tag(texts)
+    assert {m.canonical for m in first} == {"Angela Merkel", "Emmanuel Macron"}
+    assert second == first[:1]
+    tagger.tag(texts[:1])  # its paragraph was pushed out by "Emmanuel Macron replied."
+    assert spy.pipe_calls == [2, 1]
+
+
+def test_empty_batch_gives_no_mentions(nlp: Language, lexicon: Lexicon) -> None:
+    assert Tagger(nlp, lexicon).tag([]) == []
+    assert Tagger(nlp, lexicon).tag(["", "no names here at all."]) == [[], []]
+
+
+def test_the_shipped_alias_file_loads_and_a_broken_one_names_every_problem(tmp_path: Path) -> None:
+    lexicon = Lexicon.from_file(Settings().aliases_file)
+    assert lexicon.canonical_by_surface["G-20"] == "Group of 20" and lexicon.labels["Group of 20"] == "ORG"
+    broken = tmp_path / "aliases.yaml"
+    broken.write_text("Acme: {label: COMPANY}\nUnited States: {label: GPE, aliases: [US]}\n"
+                      "Ultrasound: {label: PRODUCT, aliases: [US]}\nZeta: {label: ORG, aliases: oops}\n")
+    with pytest.raises(AliasesInvalid) as raised:
+        Lexicon.from_file(broken)
+    assert len(raised.value.problems) == 3
+    assert "'US' is an alias of both 'United States' and 'Ultrasound'" in str(raised.value)
+    with pytest.raises(AliasesInvalid, match="cannot read"):
+        Lexicon.from_file(tmp_path / "missing.yaml")
+
+
+def test_an_alias_added_to_the_file_resolves_without_code(nlp: Language, tmp_path: Path) -> None:
+    aliases = tmp_path / "aliases.yaml"
+    aliases.write_text("International Monetary Fund: {label: ORG, aliases: [IMF, the Fund]}\n")
+    [mentions] = Tagger(nlp, Lexicon.from_file(aliases)).tag(["The IMF cut its forecast. The IMF said so."])
+    assert [(m.text, m.canonical, m.label) for m in mentions] == [
+        ("IMF", "International Monetary Fund", "ORG")] * 2
 
 
 # --- the seeds -----------------------------------------------------------------------------------------------
@@ -268,9 +318,9 @@ def test_org_tagged_name_never_called_a_person_is_not_merged_into_one() -> None:
     assert [(m.canonical, m.label) for m in found] == [("Michael Bloomberg", "PERSON"), ("Bloomberg", "ORG")]
 
 
-def test_aliases_share_one_canonical_and_its_label() -> None:
+def test_aliases_share_one_canonical_and_its_label(lexicon: Lexicon) -> None:
     text = "The U.S. and US officials met at the DMZ, the demilitarised zone, before the G-20 in Osaka."
-    found = resolve_entities(text, [(4, 8, "GPE"), (13, 15, "ORG"), (37, 40, "ORG"), (78, 82, "PRODUCT")])
+    found = resolve_entities(text, [(4, 8, "GPE"), (13, 15, "ORG"), (37, 40, "ORG"), (78, 82, "PRODUCT")], lexicon)
     assert [(m.text, m.canonical, m.label) for m in found] == [
         ("U.S.", "United States", "GPE"),
         ("US", "United States", "GPE"),

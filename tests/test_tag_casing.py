@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from spacy.language import Language
 
 from agents.tag.casing import is_caps_line, restore_case
-from agents.tag.core import load_ner, tag_texts
+from agents.tag.core import Tagger, load_ner
+from agents.tag.lexicon import Lexicon
 from agents.tag.normalise import name_parts, normalise_spans, results_label
 from streams.settings import Settings
 
@@ -76,6 +77,6 @@ def test_caps_headline_names_are_found_and_keep_their_written_text(nlp: Language
     text = "SOCCER - JAPAN BEAT SYRIA IN ASIAN CUP\nJapan beat Syria 2-1 in the Asian Cup on Friday."
     headline_end = text.index("\n")
     assert not [e for e in nlp(text).ents if e.end_char <= headline_end]  # the model alone finds nothing there
-    [mentions] = tag_texts(nlp, [text])
+    [mentions] = Tagger(nlp, Lexicon()).tag([text])
     assert ("SYRIA", "Syria") in {(m.text, m.canonical) for m in mentions if m.end <= headline_end}
     assert all(text[m.start:m.end] == m.text for m in mentions)

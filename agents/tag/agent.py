@@ -8,7 +8,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from agents.tag.articles import tag_articles
-from agents.tag.core import load_ner
+from agents.tag.core import Tagger
 from streams.deadletter import BadInput, send_dead_letter
 from streams.metrics import ARTICLES, ENTITIES, initialise_labels, stage_timer
 from streams.raw import decode_record
@@ -25,7 +25,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     The spaCy model loads once, when the worker starts.
     """
     initialise_labels(STAGE)
-    nlp = load_ner(settings.spacy_model)
+    tagger = Tagger.from_settings(settings)
 
     @app.agent(topics.deduped, name=STAGE)
     async def tag(stream: StreamT[bytes]) -> AsyncIterator[TaggedArticle | DeadLetter]:
@@ -56,14 +56,14 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
             with stage_timer(STAGE, len(decoded)):
                 # The model holds the CPU for a whole batch; a thread keeps the event loop (and heartbeats) going.
                 tagged: list[TaggedArticle | DeadLetter] = list(await asyncio.to_thread(
-                    tag_articles, nlp, [item for _, item in decoded], settings.tag_batch_size))
+                    tag_articles, tagger, [item for _, item in decoded]))
         except Exception:  # noqa: BLE001 — find the article the model fails on; the others go on
             tagged = [await _tag_one(event, item) for event, item in decoded]
         return [*zip([event for event, _ in decoded], tagged), *rejected]
 
     async def _tag_one(event: EventT, item: DedupedArticle) -> TaggedArticle | DeadLetter:
         try:
-            return (await asyncio.to_thread(tag_articles, nlp, [item], 1))[0]
+            return (await asyncio.to_thread(tag_articles, tagger, [item]))[0]
         except Exception as error:  # noqa: BLE001 — the one article the model fails on is dead-lettered
             return await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
 

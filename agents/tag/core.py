@@ -7,8 +7,11 @@ import spacy
 from spacy.language import Language
 
 from agents.tag.casing import restore_case
+from agents.tag.lexicon import Lexicon
+from agents.tag.paragraphs import ParagraphSpans
 from agents.tag.resolve import resolve_entities
 from streams.records import EntityMention
+from streams.settings import Settings
 
 # Components that write `doc.ents`; anything else is run only if one of these listens to it.
 ENTITY_FACTORIES: frozenset[str] = frozenset({"ner", "beam_ner", "entity_ruler"})
@@ -46,11 +49,27 @@ def ner_components(nlp: Language) -> set[str]:
     return entity_names | upstream
 
 
-def tag_texts(nlp: Language, texts: Sequence[str], batch_size: int = 32) -> list[list[EntityMention]]:
-    """Entity mentions of each text, offsets into the text as given, from one `nlp.pipe` call over all texts."""
-    model_texts = [restore_case(text) for text in texts]
-    docs = nlp.pipe(model_texts, batch_size=batch_size)
-    return [
-        resolve_entities(model_text, [(e.start_char, e.end_char, e.label_) for e in doc.ents], written=text)
-        for text, model_text, doc in zip(texts, model_texts, docs)
-    ]
+class Tagger:
+    """What tagging needs: the NER-only pipeline, the alias lexicon, and the paragraphs the model already read."""
+
+    def __init__(self, nlp: Language, lexicon: Lexicon, batch_size: int = 32,
+                 remembered_paragraphs: int = 50_000) -> None:
+        self.nlp = nlp
+        self.lexicon = lexicon
+        self.paragraphs = ParagraphSpans(nlp, remembered_paragraphs, batch_size)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Tagger:
+        """The model `WIREWATCH_SPACY_MODEL`, the aliases of `WIREWATCH_ALIASES_FILE`; either missing raises."""
+        return cls(load_ner(settings.spacy_model), Lexicon.from_file(settings.aliases_file), settings.tag_batch_size,
+                   settings.tag_remembered_paragraphs)
+
+    def tag(self, texts: Sequence[str]) -> list[list[EntityMention]]:
+        """Entity mentions of each text, offsets into the text as given; one `nlp.pipe` call over all new paragraphs.
+
+        The model reads all-caps lines recased (`restore_case`); names, labels and aliases are then resolved over
+        the whole article.
+        """
+        model_texts = [restore_case(text) for text in texts]
+        return [resolve_entities(model_text, spans, self.lexicon, text)
+                for text, model_text, spans in zip(texts, model_texts, self.paragraphs.spans(model_texts))]

@@ -8,13 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from agents.tag.lexicon import CANONICAL_BY_SURFACE, KNOWN_ENTITIES
+from agents.tag.lexicon import KEPT_LABELS, Lexicon
 
 Span = tuple[int, int, str]  # (start, end, label): character offsets into the text, end exclusive
-
-# Labels worth alerting on; dates, times, numbers, money and quantities are dropped.
-KEPT_LABELS: frozenset[str] = frozenset(
-    {"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
 
 # Titles that precede a name; "General", "Justice" are left out because they start organisation names.
 TITLES: tuple[str, ...] = (
@@ -165,19 +161,15 @@ def normalise_spans(text: str, spans: Iterable[Span]) -> list[Mention]:
     return mentions
 
 
-def known_name_spans(text: str, taken: Sequence[Mention]) -> list[Mention]:
+def known_name_spans(text: str, taken: Sequence[Mention], lexicon: Lexicon) -> list[Mention]:
     """Mentions of the lexicon's names that the model missed (those not overlapping `taken`)."""
     found: list[Mention] = []
-    for match in KNOWN_SURFACE.finditer(text):
+    if lexicon.surface_pattern is None:
+        return found
+    for match in lexicon.surface_pattern.finditer(text):
         start, end = match.span()
         if any(m.start < end and start < m.end for m in taken):
             continue
-        canonical = CANONICAL_BY_SURFACE[match.group()]
-        found.append(Mention(start, end, KNOWN_ENTITIES[canonical].label, name=match.group()))
+        canonical = lexicon.canonical_by_surface[match.group()]
+        found.append(Mention(start, end, lexicon.labels[canonical], name=match.group()))
     return found
-
-
-# Longest surface first so "United States of America" wins over "United States"; word edges on both sides.
-KNOWN_SURFACE = re.compile(
-    r"(?<![\w.\-])(?:" + "|".join(re.escape(s) for s in sorted(CANONICAL_BY_SURFACE, key=len, reverse=True))
-    + r")(?![\w\-]|\.\w)")

@@ -12,15 +12,17 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 from typing import Iterable, Sequence
 
-from agents.tag.lexicon import CANONICAL_BY_SURFACE, KNOWN_ENTITIES
+from agents.tag.lexicon import Lexicon
 from agents.tag.normalise import Mention, Span, known_name_spans, normalise_spans
 from streams.records import EntityMention
 
 # The stock models tag a person's surname ORG about as often as PERSON; both may stand for a person.
 SURNAME_LABELS: frozenset[str] = frozenset({"PERSON", "ORG"})
+NO_ALIASES = Lexicon()
 
 
-def resolve_entities(text: str, spans: Iterable[Span], written: str | None = None) -> list[EntityMention]:
+def resolve_entities(text: str, spans: Iterable[Span], lexicon: Lexicon = NO_ALIASES,
+                     written: str | None = None) -> list[EntityMention]:
     """The article's entity mentions from raw `(start, end, label)` spans, trimmed, resolved and relabelled.
 
     `text` is what the model read; `written`, when given, is the same-length text as the article has it (see
@@ -28,11 +30,11 @@ def resolve_entities(text: str, spans: Iterable[Span], written: str | None = Non
     """
     written = text if written is None else written
     mentions = normalise_spans(text, spans)
-    mentions = sorted(mentions + known_name_spans(text, mentions), key=lambda m: m.start)
+    mentions = sorted(mentions + known_name_spans(text, mentions, lexicon), key=lambda m: m.start)
     mentions = split_compounds(text, mentions)
     mentions = trim_headline_merges(text, mentions)
-    canonicals = canonical_names(mentions)
-    labels = canonical_labels(mentions, canonicals)
+    canonicals = canonical_names(mentions, lexicon)
+    labels = canonical_labels(mentions, canonicals, lexicon)
     return [
         EntityMention(start=m.start, end=m.end, text=written[m.start:m.end], label=labels[c], canonical=c)
         for m, c in zip(mentions, canonicals)
@@ -91,9 +93,9 @@ def _is_full_name(name: str) -> bool:
     return sum(token[:1].isupper() for token in name.split()) >= 2
 
 
-def canonical_names(mentions: Sequence[Mention]) -> list[str]:
+def canonical_names(mentions: Sequence[Mention], lexicon: Lexicon) -> list[str]:
     """The canonical name of each mention: the lexicon's name, else the person full name it is part of."""
-    bases = [CANONICAL_BY_SURFACE.get(m.name, m.name) for m in mentions]
+    bases = [lexicon.canonical_by_surface.get(m.name, m.name) for m in mentions]
     full_names = {b for b, m in zip(bases, mentions) if m.label == "PERSON" and _is_full_name(b)}
     tokens = {name: name.split() for name in full_names}
     widest = [f for f in full_names if not any(g != f and _contains(tokens[g], tokens[f]) for g in full_names)]
@@ -117,15 +119,15 @@ def canonical_names(mentions: Sequence[Mention]) -> list[str]:
     return [resolve(b, m.label) for b, m in zip(bases, mentions)]
 
 
-def canonical_labels(mentions: Sequence[Mention], canonicals: Sequence[str]) -> dict[str, str]:
+def canonical_labels(mentions: Sequence[Mention], canonicals: Sequence[str], lexicon: Lexicon) -> dict[str, str]:
     """One label per canonical name; canonicals that are not entities at all (see below) get none."""
     grouped: dict[str, list[Mention]] = defaultdict(list)
     for m, c in zip(mentions, canonicals):
         grouped[c].append(m)
     labels: dict[str, str] = {}
     for canonical, group in grouped.items():
-        if canonical in KNOWN_ENTITIES:
-            labels[canonical] = KNOWN_ENTITIES[canonical].label
+        if canonical in lexicon.labels:
+            labels[canonical] = lexicon.labels[canonical]
         elif _is_full_name(canonical) and any(m.label == "PERSON" for m in group):
             labels[canonical] = "PERSON"
         elif _looks_like_a_thing(canonical, group):
