@@ -18,6 +18,7 @@ STAGE_MODULES: dict[str, str] = {
     "tag": "agents.tag.agent",
     "alert": "agents.alert.agent",
     "stories": "agents.stories.agent",
+    "entities": "agents.entities.agent",
     "feed": "agents.sinks.feed",
 }
 

@@ -125,7 +125,7 @@ class EntityMention(faust.Record, serializer="orjson", namespace="wirewatch.enti
 
 
 class TaggedArticle(faust.Record, serializer="orjson", namespace="wirewatch.tagged", isodates=True):
-    """A deduped article with its entities (duplicates pass untagged: `entities` empty)."""
+    """A deduped article with its entities (a duplicate carries its original's)."""
 
     article: CleanArticle
     verdict: DedupVerdict
@@ -136,6 +136,20 @@ class TaggedArticle(faust.Record, serializer="orjson", namespace="wirewatch.tagg
     def canonical_entities(self) -> dict[str, str]:
         """Canonical name → label, one entry per entity in the article."""
         return {e.canonical: e.label for e in self.entities}
+
+
+class EntitySighting(faust.Record, serializer="orjson", namespace="wirewatch.entity.sighting"):
+    """One entity in one tagged article: what the registry of entities across the stream folds in."""
+
+    entity_id: str                  # label and canonical name as a slug, e.g. "person:donald-trump"
+    name: str                       # the canonical name, e.g. "Donald Trump"
+    label: str
+    written: list[str]              # the forms the article wrote it in, e.g. ["Donald Trump", "Trump"]
+    mentions: int
+    salience: float                 # mentions weighted by place: headline 3, lead paragraph 2, elsewhere 1
+    article_id: str
+    story_id: str
+    seen: str                       # the article's time (published, else ingested), ISO 8601 UTC
 
 
 class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import faust
 
 from streams.records import (Alert, CleanArticle, DeadLetter, DedupCandidates, DedupedArticle, DedupManifest,
-                             DedupProbe, TaggedArticle)
+                             DedupProbe, EntitySighting, TaggedArticle)
 from streams.settings import Settings
 
 # Dedup judges the clean stream in one order: every clean article, and every message to dedup's decider, carries
@@ -32,6 +32,8 @@ TOPIC_SPECS: dict[str, TopicSpec] = {
                               (DedupManifest, DedupCandidates)),
     "deduped": TopicSpec("articles.deduped", "story_id: one story's articles stay in order", DedupedArticle),
     "tagged": TopicSpec("articles.tagged", "story_id: alert state per story lives on one partition", TaggedArticle),
+    "entity_sightings": TopicSpec("entities.sightings", "entity id: an entity's registry entry lives on one partition",
+                                  EntitySighting),
     "alerts": TopicSpec("alerts", "idempotency key: consumers can compact and drop repeats", Alert),
     "deadletter": TopicSpec("deadletter", "stage that failed", DeadLetter),
 }
@@ -52,6 +54,7 @@ class Topics:
     dedup_decide: faust.TopicT
     deduped: faust.TopicT
     tagged: faust.TopicT
+    entity_sightings: faust.TopicT
     alerts: faust.TopicT
     deadletter: faust.TopicT
 

@@ -9,15 +9,19 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agents.admin import create_topics
 from agents.clean.core import clean_article
 from agents.embedded_broker import EmbeddedBroker, free_port
+from agents.stages import installer
+from streams.app import create_app
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
 from streams.settings import ENV_PREFIX, Settings
+from streams.topics import TOPIC_SPECS, Topics
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -43,6 +47,18 @@ def clean_or_none(raw: RawArticle) -> list[CleanArticle] | None:
     except BadInput as error:
         assert error.reason == "empty_body"
         return None
+
+
+def stage_app(name: str, settings: Settings | None = None) -> tuple[Any, Topics, Any]:
+    """A stage's Faust app ready for `agent.test_context()`, its topics replaced by in-memory channels:
+    (app, topics, the agent the stage's installer returns)."""
+    settings = settings or Settings.from_env({})
+    app = create_app(settings, name)
+    topics = Topics(**{role: app.channel(maxsize=1000) for role in TOPIC_SPECS})
+    agent = installer(name)(app, topics, settings)
+    app.finalize()
+    app.flow_control.resume()
+    return app, topics, agent
 
 
 def shared_data(relative: str) -> Path:

@@ -9,12 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.stages import installer
-from streams.app import create_app
 from streams.records import (Alert, CleanArticle, DeadLetter, DedupedArticle, DedupVerdict, EntityMention,
                              TaggedArticle)
 from streams.settings import Settings
 from streams.topics import TOPIC_SPECS, Topics
+from tests.conftest import stage_app
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,11 +42,7 @@ def stage() -> Callable[..., Any]:
     def make(name: str, **overrides: Any) -> Any:
         settings = Settings.from_env({}, rules_file=REPO / "deploy" / "rules.example.yaml", tag_batch_wait=0.01,
                                      **overrides)
-        app = create_app(settings, name)
-        topics = Topics(**{role: app.channel(maxsize=1000) for role in TOPIC_SPECS})
-        agent = installer(name)(app, topics, settings)
-        app.finalize()
-        app.flow_control.resume()
+        app, topics, agent = stage_app(name, settings)
         outputs = {role: getattr(topics, role).__aiter__() for role in TOPIC_SPECS}
 
         class Context:

@@ -18,13 +18,14 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.ingest.producer import kafka_producer
-from agents.stages import installer
-from agents.stories.core import parse_time, stories_since, story_state
+from agents.stories.core import stories_since, story_state
 from agents.stories.web import story_partition
-from streams.app import advertised_host, create_app
+from streams.app import advertised_host
 from streams.records import CleanArticle, DeadLetter, DedupVerdict, EntityMention, TaggedArticle
 from streams.settings import Settings
-from streams.topics import TOPIC_SPECS, Topics, topic_name
+from streams.times import parse_time
+from streams.topics import topic_name
+from tests.conftest import stage_app
 
 SUMMIT = "Kim Jong Un and Donald Trump meet at the DMZ"
 
@@ -61,7 +62,9 @@ def test_first_article_starts_the_story() -> None:
                                   "published": "2019-06-30T07:00:00Z", "url": "https://example.com/a",
                                   "added_sentences": 0, "ingested_at": 1e9}]
     assert state["sources"] == ["Wire"]
-    assert state["entities"] == [{"name": "Kim Jong Un", "label": "PERSON", "mentions": 2, "articles": 1}]
+    # Both mentions sit in the headline (offset 0 of the title): salience 3 each.
+    assert state["entities"] == [{"id": "person:kim-jong-un", "name": "Kim Jong Un", "label": "PERSON",
+                                  "salience": 6.0, "mentions": 2, "articles": 1}]
     assert state["counts"] == {"versions": 1, "new": 1, "duplicate": 0, "update": 0, "same_story": 0,
                                "added_sentences": 0}
     assert orjson.loads(orjson.dumps(state)) == state
@@ -163,12 +166,7 @@ def test_workers_advertise_their_bind_address_or_their_host_name() -> None:
 
 
 async def test_stories_agent_folds_into_its_table_and_dead_letters_what_it_cannot_use() -> None:
-    settings = Settings.from_env({})
-    app = create_app(settings, "stories")
-    topics = Topics(**{role: app.channel(maxsize=100) for role in TOPIC_SPECS})
-    agent = installer("stories")(app, topics, settings)
-    app.finalize()
-    app.flow_control.resume()
+    app, topics, agent = stage_app("stories")
     letters = topics.deadletter.__aiter__()
     async with agent.test_context() as context:
         await context.put(tagged("s1").dumps(), key=b"s1")

@@ -6,22 +6,24 @@ A state is a plain JSON-serialisable dict (the value of the `stories` table and 
     versions        the last MAX_VERSIONS articles in arrival order: id, kind, source, title, published, url
                     (when known), added_sentences (a count), ingested_at (unix seconds; with id, the delivery)
     sources         distinct outlets in first-seen order (the first MAX_SOURCES)
-    entities        the top TOP_ENTITIES entities: name, label, mentions (over all versions), articles
+    entities        the top TOP_ENTITIES entities by salience (mentions weighted: headline 3, lead 2, other 1;
+                    see `agents.entities.core`): id, name, label, salience, mentions, articles (over all versions)
     counts          versions (all, also those no longer listed), one count per verdict kind, added_sentences
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+from agents.entities.core import sightings
 from streams.records import VERDICT_KINDS, TaggedArticle
+from streams.times import article_time, format_time
 
 SCHEMA_VERSION = 1
 MAX_VERSIONS = 200      # a story's state stays small however long it runs; `counts.versions` keeps the total
 MAX_SOURCES = 100
 TOP_ENTITIES = 20
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # fixed width: comparing the strings compares the times
 
 State = dict[str, Any]
 
@@ -43,7 +45,7 @@ def story_state(previous: State | None, tagged: TaggedArticle, *, max_versions: 
     title = article.title.strip()
     if title and (article.id == verdict.story_id or not state["headline"]):
         state["headline"] = title
-    seen = format_time(_article_time(tagged))
+    seen = format_time(article_time(tagged.article))
     state["first_seen"] = min(filter(None, [state["first_seen"], seen]))
     state["last_update"] = max(filter(None, [state["last_update"], seen]))
     state["versions"] = (state["versions"] + [_version(tagged)])[-max_versions:]
@@ -81,22 +83,6 @@ def newest_first(summaries: Iterable[State], limit: int) -> list[State]:
     return sorted(summaries, key=lambda s: (s["last_update"], s["story_id"]), reverse=True)[:limit]
 
 
-def format_time(moment: datetime) -> str:
-    """`moment` as ISO 8601 UTC to the second, e.g. 2019-06-30T07:03:00Z (a naive time is taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time or date (`Z` or an offset; none means UTC); `ValueError` with a readable message if not."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 time; give e.g. 2019-06-30T07:00:00Z or 2019-06-30") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
 def _empty(story_id: str) -> State:
     return {
         "schema_version": SCHEMA_VERSION,
@@ -122,13 +108,6 @@ def _is_delivered(state: State, article_id: str, ingested_at: float) -> bool:
     return any(v["id"] == article_id and v["ingested_at"] == ingested_at for v in state["versions"])
 
 
-def _article_time(tagged: TaggedArticle) -> datetime:
-    """When the article appeared: its publish time if known, else when it was ingested."""
-    if tagged.article.published is not None:
-        return tagged.article.published
-    return datetime.fromtimestamp(tagged.article.ingested_at, tz=timezone.utc)
-
-
 def _version(tagged: TaggedArticle) -> dict[str, Any]:
     article, verdict = tagged.article, tagged.verdict
     version: dict[str, Any] = {
@@ -151,18 +130,17 @@ def _add_source(sources: list[str], source: str) -> None:
 
 
 def _merged_entities(kept: list[dict[str, Any]], tagged: TaggedArticle, top: int) -> list[dict[str, Any]]:
-    """The kept top entities plus this article's mentions, re-ranked and cut to `top`.
+    """The kept top entities plus this article's, re-ranked by salience and cut to `top`.
 
-    Counts are exact for entities that stay in the top; one that drops out and comes back counts from then on.
+    Sums are exact for entities that stay in the top; one that drops out and comes back counts from then on.
     """
-    mentions: dict[tuple[str, str], int] = {}
-    for mention in tagged.entities:
-        key = (mention.canonical, mention.label)
-        mentions[key] = mentions.get(key, 0) + 1
-    tally = {(e["name"], e["label"]): dict(e) for e in kept}
-    for (name, label), count in mentions.items():
-        entry = tally.setdefault((name, label), {"name": name, "label": label, "mentions": 0, "articles": 0})
-        entry["mentions"] += count
+    tally = {(e["name"], e["label"]): {"salience": 0.0, **e} for e in kept}
+    for sighting in sightings(tagged):
+        entry = tally.setdefault((sighting.name, sighting.label), {
+            "id": sighting.entity_id, "name": sighting.name, "label": sighting.label,
+            "salience": 0.0, "mentions": 0, "articles": 0})
+        entry["salience"] += sighting.salience
+        entry["mentions"] += sighting.mentions
         entry["articles"] += 1
-    ranked = sorted(tally.values(), key=lambda e: (-e["mentions"], -e["articles"], e["name"], e["label"]))
+    ranked = sorted(tally.values(), key=lambda e: (-e["salience"], -e["mentions"], e["name"], e["label"]))
     return ranked[:top]

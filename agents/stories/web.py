@@ -19,7 +19,8 @@ from aiokafka.partitioner import murmur2
 from faust.web import Request, Response, View
 from yarl import URL
 
-from agents.stories.core import newest_first, parse_time, stories_since
+from agents.stories.core import newest_first, stories_since
+from streams.times import parse_time
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

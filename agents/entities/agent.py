@@ -1,0 +1,60 @@
+"""The entities stage: every tagged article's entities folded into one registry entry per entity, across stories.
+
+Two agents: `entity-sightings` reads the tagged topic (keyed by story) and sends one sighting per entity keyed by
+entity id; `entities` folds the sightings into the `entities` table, so an entity's entry lives on one partition
+whichever stories and workers mention it.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+from faust.types import StreamT
+
+from agents.entities.core import registry_entry, sightings
+from streams.deadletter import send_dead_letter
+from streams.metrics import ARTICLES, initialise_labels, stage_timer
+from streams.raw import decode_record
+from streams.records import DeadLetter, EntitySighting, TaggedArticle
+from streams.settings import Settings
+from streams.topics import Topics
+
+STAGE = "entities"
+
+
+def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
+    """Register both agents and the `entities` table on `app`; returns the registry agent, which yields each new
+    entry (or a sighting's dead letter)."""
+    initialise_labels(STAGE)
+    entries = app.Table("entities", default=None, partitions=settings.partitions, key_type=str)
+
+    @app.agent(topics.tagged, name="entity-sightings")
+    async def split(stream: StreamT[bytes]) -> AsyncIterator[int | DeadLetter]:
+        async for event in stream.events():
+            ARTICLES.labels(STAGE, "in").inc()
+            try:
+                tagged = decode_record(event.value, TaggedArticle)
+                with stage_timer(STAGE):
+                    found = sightings(tagged)
+                for sighting in found:
+                    await topics.entity_sightings.send(key=sighting.entity_id.encode(), value=sighting)
+            except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                continue
+            ARTICLES.labels(STAGE, "out").inc()
+            yield len(found)
+
+    @app.agent(topics.entity_sightings, name=STAGE)
+    async def fold(stream: StreamT[bytes]) -> AsyncIterator[dict[str, Any] | DeadLetter]:
+        async for event in stream.events():
+            try:
+                sighting = decode_record(event.value, EntitySighting)
+                entry = registry_entry(entries.get(sighting.entity_id), sighting)
+                entries[sighting.entity_id] = entry
+            except Exception as error:  # noqa: BLE001
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
+                continue
+            yield entry
+
+    return fold
