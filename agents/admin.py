@@ -19,13 +19,16 @@ async def create_topics(settings: Settings) -> dict[str, str]:
     try:
         existing = set(await admin.list_topics())
         outcome: dict[str, str] = {}
-        wanted = [topic_name(settings, role) for role in TOPIC_SPECS]
+        specs = {topic_name(settings, role): spec for role, spec in TOPIC_SPECS.items()}
+        wanted = list(specs)
         missing = [name for name in wanted if name not in existing]
         for name in wanted:
             outcome[name] = "exists"
         if missing:
             response = await admin.create_topics([
-                NewTopic(name, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+                NewTopic(name, num_partitions=specs[name].partitions or settings.partitions,
+                         replication_factor=settings.replication_factor,
+                         topic_configs={"cleanup.policy": "compact"} if specs[name].compacted else {})
                 for name in missing])
             # The broker answers per topic; an error there does not raise.
             for name, code, *message in response.topic_errors:

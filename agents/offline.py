@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import orjson
 
-from agents.alert.core import AlertLedger, alerts_for
+from agents.alert.core import AlertLedger, AlertThrottle, alerts_for
 from agents.alert.rules import load_rules
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
@@ -21,6 +21,7 @@ from streams.codecs import dumps
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, DedupedArticle
 from streams.settings import Settings
+from streams.times import article_time
 
 _EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 OUTPUT = "output"  # the offline tools' one sink: the lines they write
@@ -112,9 +113,12 @@ def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     deduped = [DedupedArticle(article=a, verdict=index.judge(a)) for a in articles]
     tagger = Tagger.from_settings(settings)
     rules = load_rules(settings.rules_file)
-    ledger = AlertLedger({})
+    ledger, throttle = AlertLedger({}), AlertThrottle({})
+    rule_by_id = {rule.id: rule for rule in rules}
     for tagged in tag_articles(tagger, deduped):
-        raised = [a for a in alerts_for(tagged, rules, now=time.time()) if ledger.pending(a, [OUTPUT])]
+        at = article_time(tagged.article).timestamp()
+        raised = [a for a in alerts_for(tagged, rules, now=time.time())
+                  if ledger.pending(a, [OUTPUT]) and throttle.admit(a, rule_by_id[a.rule_id], at)]
         for alert in raised:
             ledger.mark_delivered(alert, OUTPUT, alert.created_at)
         _write(out, {

@@ -8,7 +8,8 @@ import faust
 from streams import codecs  # noqa: F401  (registers the "orjson" codec records name below)
 
 VERDICT_KINDS = ("new", "duplicate", "update", "same_story")
-TRIGGERS = ("new_story", "new_development")
+TRIGGERS = ("new_story", "new_development", "first_co_mention", "surge")
+SIGNAL_TRIGGERS = ("first_co_mention", "surge")  # decided by the entities stage, across stories
 
 
 class RawArticle(faust.Record, serializer="orjson", namespace="wirewatch.raw"):
@@ -150,6 +151,27 @@ class EntitySighting(faust.Record, serializer="orjson", namespace="wirewatch.ent
     article_id: str
     story_id: str
     seen: str                       # the article's time (published, else ingested), ISO 8601 UTC
+    others: list[list[str]] = []    # the article's other entities: [entity_id, canonical name]
+    title: str = ""
+    source: str | None = None
+    url: str | None = None
+
+
+class EntitySignal(faust.Record, serializer="orjson", namespace="wirewatch.entity.signal"):
+    """A rule's cross-story trigger fired (`surge`, `first_co_mention`), found by the entities stage; the alert
+    stage turns it into an alert of the article that set it off."""
+
+    rule_id: str
+    trigger: str                    # one of SIGNAL_TRIGGERS
+    development: str                # what makes it new, for the idempotency key: e.g. "surge:org:acme:2019-06-30T07"
+    entities: list[str]             # canonical names: the surging entity, or the pair
+    detail: str                     # for people: "42 mentions in the hour from 07:00, 5.1× the mean of the 24 before"
+    article_id: str
+    story_id: str
+    seen: str                       # the article's time, ISO 8601 UTC: cooldowns and throttles run on it
+    title: str = ""
+    source: str | None = None
+    url: str | None = None
 
 
 class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
@@ -171,6 +193,7 @@ class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
     new_sentences: list[str] = []
     created_at: float = 0.0         # unix seconds
     ingested_at: float = 0.0
+    detail: str = ""                # why a cross-story trigger fired (surge, first co-mention)
 
 
 class DeadLetter(faust.Record, serializer="orjson", namespace="wirewatch.deadletter"):

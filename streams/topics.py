@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import faust
 
 from streams.records import (Alert, CleanArticle, DeadLetter, DedupCandidates, DedupedArticle, DedupManifest,
-                             DedupProbe, EntitySighting, TaggedArticle)
+                             DedupProbe, EntitySighting, EntitySignal, TaggedArticle)
 from streams.settings import Settings
 
 # Dedup judges the clean stream in one order: every clean article, and every message to dedup's decider, carries
@@ -21,7 +21,9 @@ class TopicSpec:
     suffix: str
     key: str
     value_type: type[faust.Record] | tuple[type[faust.Record], ...] | None  # the schema (None for raw: a feed's
-    # JSON object, see streams.raw); a tuple where a topic carries several records, told apart by namespace
+    # JSON object, see streams.raw; or a rule); a tuple where a topic carries several records, told apart by namespace
+    partitions: int | None = None   # None: WIREWATCH_PARTITIONS
+    compacted: bool = False         # cleanup.policy=compact: the topic holds the latest value per key
 
 
 TOPIC_SPECS: dict[str, TopicSpec] = {
@@ -34,8 +36,12 @@ TOPIC_SPECS: dict[str, TopicSpec] = {
     "tagged": TopicSpec("articles.tagged", "story_id: alert state per story lives on one partition", TaggedArticle),
     "entity_sightings": TopicSpec("entities.sightings", "entity id: an entity's registry entry lives on one partition",
                                   EntitySighting),
+    "alert_signals": TopicSpec("alerts.signals", "story_id: the alert stage keeps a story's alert state on one "
+                               "partition", EntitySignal),
     "alerts": TopicSpec("alerts", "idempotency key: consumers can compact and drop repeats", Alert),
     "deadletter": TopicSpec("deadletter", "stage that failed", DeadLetter),
+    "rules": TopicSpec("rules", "rule id: the latest value is the rule (YAML or JSON), empty removes it", None,
+                       partitions=1, compacted=True),
 }
 
 
@@ -55,8 +61,10 @@ class Topics:
     deduped: faust.TopicT
     tagged: faust.TopicT
     entity_sightings: faust.TopicT
+    alert_signals: faust.TopicT
     alerts: faust.TopicT
     deadletter: faust.TopicT
+    rules: faust.TopicT
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
@@ -67,8 +75,8 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
     topics are still encoded with their own orjson serializer.
     """
     made = {
-        role: app.topic(topic_name(settings, role), partitions=settings.partitions,
+        role: app.topic(topic_name(settings, role), partitions=spec.partitions or settings.partitions,
                         key_serializer="raw", value_serializer="raw")
-        for role in TOPIC_SPECS
+        for role, spec in TOPIC_SPECS.items()
     }
     return Topics(**made)

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,6 +60,22 @@ def stage_app(name: str, settings: Settings | None = None) -> tuple[Any, Topics,
     app.finalize()
     app.flow_control.resume()
     return app, topics, agent
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `check` until it returns something true (an OSError counts as not yet) and return that; fail after
+    `timeout` seconds saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except OSError:  # e.g. the worker's web server is not up yet
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.3)
 
 
 def shared_data(relative: str) -> Path:

@@ -1,4 +1,4 @@
-"""Reading topics in integration tests: a plain aiokafka consumer from the beginning of a topic."""
+"""Topics in integration tests: writing records as a stage would, reading a topic from its beginning."""
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +8,21 @@ from collections.abc import Callable, Hashable
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from agents.ingest.producer import kafka_producer
 from streams.settings import Settings
 from streams.topics import topic_name
+
+
+async def produce(settings: Settings, role: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Send (key, value) records to the topic of `role`, in order, with Kafka's default partitioner."""
+    producer = kafka_producer(settings)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic_name(settings, role), value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 async def read_topic(settings: Settings, role: str, count: int, timeout: float = 60.0,

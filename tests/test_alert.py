@@ -163,6 +163,14 @@ def test_a_bad_rule_is_reported_by_id_field_and_problem_and_the_others_still_loa
      "rule 'b': field 'when.keywords': keyword '.*' has no letters or digits"),
     ("{id: b, description: '', when: {keywords: [x]}, triggers: [new_story]}", "rule 'b': field 'description'"),
     ("{id: b, description: d, triggers: [new_story]}", "rule 'b': field 'when': missing"),
+    ("{id: b, description: d, when: {languages: [english]}, triggers: [new_story]}",
+     "rule 'b': field 'when.languages': 'english' is not a language code"),
+    ("{id: b, description: d, when: {keywords: [x]}, triggers: [new_story], cooldown: soon}",
+     "rule 'b': field 'cooldown': 'soon' is not a duration"),
+    ("{id: b, description: d, when: {keywords: [x]}, triggers: [new_story], throttle: {max: 0, per: 1h}}",
+     "rule 'b': field 'throttle': max must be a whole number"),
+    ("{id: b, description: d, when: {keywords: [x]}, triggers: [new_story], throttle: {max: 2}}",
+     "rule 'b': field 'throttle': expected a mapping {max: N, per: DURATION}"),
 ])
 def test_invalid_rules_say_what_is_wrong(rule: str, expected: str) -> None:
     ruleset = rules_from(f"rules:\n- {{id: a, description: d, when: {{keywords: [x]}}, triggers: [new_story]}}\n"

@@ -1,15 +1,24 @@
 """The entity registry: one id per entity across the stream, salience by place, and the stage's two agents."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
+import yaml
 
+from agents.alert.rules import parse_rules
 from agents.entities.core import MAX_DAYS, entity_id, registry_entry, sightings
+from agents.entities.signals import signals
 from agents.stories.core import story_state
-from streams.records import CleanArticle, DeadLetter, DedupVerdict, EntityMention, EntitySighting, TaggedArticle
+from streams.records import (CleanArticle, DeadLetter, DedupVerdict, EntityMention, EntitySighting, EntitySignal,
+                             TaggedArticle)
+from streams.settings import Settings
 from tests.conftest import stage_app
+from tests.kafka_io import produce, read_topic_sync
 
 TITLE = "Moon meets Kim at the border"
 LEAD = "Moon Jae-in met Kim Jong Un on Sunday, with Donald Trump."
@@ -107,3 +116,91 @@ async def test_the_stage_sends_sightings_by_entity_and_folds_them_into_its_table
         assert entries["person:donald-trump"]["mentions"] == 5
         assert set(entries) == {"person:donald-trump", "person:moon-jae-in", "person:kim-jong-un"}
         assert isinstance(registry.results[3], DeadLetter)
+
+
+# ---- cross-story triggers ----
+
+SIGNAL_RULES = parse_rules(yaml.safe_load("""
+- {id: acme-surge, description: Acme surges, when: {entities: [Acme]}, triggers: [surge],
+   surge: {factor: 3, min_mentions: 5}}
+- {id: pair, description: Acme meets Zeta, when: {entities: [Acme, {name: Zeta Bank, label: ORG}]},
+   triggers: [first_co_mention], co_mention_window: 2d}
+"""))
+
+
+def sighting_of(name: str, seen: str, mentions: int = 1, others: tuple[str, ...] = (), article_id: str = "a",
+                label: str = "ORG") -> EntitySighting:
+    return EntitySighting(entity_id=entity_id(name, label), name=name, label=label, written=[name], mentions=mentions,
+                          salience=1.0, article_id=article_id, story_id=f"story-{article_id}", seen=seen,
+                          others=[[entity_id(o, "ORG"), o] for o in others], title=f"About {name}")
+
+
+def fold_signals(items: list[EntitySighting]) -> list[EntitySignal]:
+    """Fold sightings as the entities agent does (one table per entity id) and collect what fires."""
+    table: dict[str, Any] = {}
+    fired: list[EntitySignal] = []
+    for item in items:
+        previous = table.get(item.entity_id)
+        entry = registry_entry(previous, item)
+        if entry is not previous:
+            entry, new = signals(SIGNAL_RULES, entry, item)
+            fired += new
+        table[item.entity_id] = entry
+    return fired
+
+
+def test_a_surge_fires_once_when_the_hour_reaches_factor_times_the_baseline() -> None:
+    assert not SIGNAL_RULES.errors
+    baseline = [sighting_of("Acme", f"2019-06-{29 + (7 + h) // 24:02d}T{(7 + h) % 24:02d}:10:00Z", 2, article_id=f"b{h}")
+                for h in range(24)]  # 2 mentions an hour from 29 June 07:00 to 30 June 06:00
+    burst = [sighting_of("Acme", f"2019-06-30T07:0{n}:00Z", 2, article_id=f"n{n}") for n in range(6)]
+    fired = fold_signals(baseline + burst)
+    # The line is max(5, 3 × 2) = 6: reached by the third article of the hour (2 + 2 + 2), and only by it.
+    assert [(s.rule_id, s.article_id, s.trigger) for s in fired] == [("acme-surge", "n2", "surge")]
+    assert fired[0].development == "surge:org:acme:2019-06-30T07"
+    assert "6 mentions in the hour from 07:00 UTC" in fired[0].detail
+    assert fold_signals(burst[:2]) == []  # 4 mentions from nothing: under min_mentions
+
+
+def test_a_first_co_mention_fires_once_per_window_on_one_side_of_the_pair() -> None:
+    def article_pair(article_id: str, seen: str) -> list[EntitySighting]:
+        return [sighting_of("Acme", seen, others=("Zeta Bank",), article_id=article_id),
+                sighting_of("Zeta Bank", seen, others=("Acme",), article_id=article_id)]
+
+    fired = fold_signals(article_pair("a1", "2019-06-30T07:00:00Z") + article_pair("a2", "2019-07-01T07:00:00Z")
+                         + article_pair("a3", "2019-07-04T07:00:00Z"))
+    assert [(s.rule_id, s.article_id) for s in fired] == [("pair", "a1"), ("pair", "a3")]  # a2: within 2 days
+    assert fired[0].entities == ["Acme", "Zeta Bank"]
+    assert "since 2019-07-01T07:00:00Z" in fired[1].detail
+    # A person named Zeta Bank is not the watched organisation.
+    acme = sighting_of("Acme", "2019-06-30T07:00:00Z")
+    assert fold_signals([acme.derive(others=[["person:zeta-bank", "Zeta Bank"]])]) == []
+
+
+def test_cross_story_triggers_need_watched_entities() -> None:
+    rules = parse_rules(yaml.safe_load("""
+- {id: a, description: d, when: {entities: [Acme]}, triggers: [first_co_mention]}
+- {id: b, description: d, when: {keywords: [oil]}, triggers: [surge]}
+- {id: c, description: d, when: {entities: [Acme]}, triggers: [surge], surge: {factor: 1}}
+"""))
+    assert [str(e) for e in rules.errors] == [
+        "rule 'a': field 'triggers': first_co_mention needs at least two watched entities in `when.entities`",
+        "rule 'b': field 'triggers': surge needs a watched entity in `when.entities`",
+        "rule 'c': field 'surge': factor must be a number above 1, not 1"]
+
+
+@pytest.mark.integration
+def test_entities_and_alert_workers_raise_a_first_co_mention_once(spawn_worker, pipeline_settings: Settings,
+                                                                  tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n- {id: summit, description: Moon meets Kim, when: {entities: [Moon Jae-in, Kim Jong Un]},"
+                     " triggers: [first_co_mention], channels: [topic]}\n", encoding="utf-8")
+    settings = Settings.from_env({}, **{**pipeline_settings.__dict__, "rules_file": rules})
+    spawn_worker("entities", settings)
+    spawn_worker("alert", settings)
+    stories = [article("a1"), article("b1", story="b1", title="Moon and Kim again")]
+    asyncio.run(produce(settings, "tagged", [(t.verdict.story_id.encode(), t.dumps()) for t in stories]))
+    [alert] = read_topic_sync(settings, "alerts", 1, timeout=90)
+    assert (alert["rule_id"], alert["trigger"], alert["article_id"]) == ("summit", "first_co_mention", "a1")
+    assert set(alert["matched_entities"]) == {"Moon Jae-in", "Kim Jong Un"}
+    assert read_topic_sync(settings, "alerts", 2, timeout=10) == [alert]  # the second article: within the window

@@ -17,15 +17,14 @@ import orjson
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from agents.ingest.producer import kafka_producer
 from agents.stories.core import stories_since, story_state
 from agents.stories.web import story_partition
 from streams.app import advertised_host
 from streams.records import CleanArticle, DeadLetter, DedupVerdict, EntityMention, TaggedArticle
 from streams.settings import Settings
 from streams.times import parse_time
-from streams.topics import topic_name
-from tests.conftest import stage_app
+from tests.conftest import stage_app, wait_for
+from tests.kafka_io import produce
 
 SUMMIT = "Kim Jong Un and Donald Trump meet at the DMZ"
 
@@ -195,30 +194,9 @@ def http_get(port: int, path: str) -> tuple[int, Any, dict[str, str]]:
         return error.code, json.loads(error.read()), dict(error.headers)
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except OSError:  # the web server is not up yet
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.3)
-
-
 async def produce_tagged(settings: Settings, articles: list[TaggedArticle]) -> None:
     """Send to the tagged topic keyed by story id, as the tag stage does (Kafka's default partitioner)."""
-    producer = kafka_producer(settings)
-    await producer.start()
-    try:
-        for item in articles:
-            await producer.send(topic_name(settings, "tagged"), item.dumps(), key=item.verdict.story_id.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce(settings, "tagged", [(item.verdict.story_id.encode(), item.dumps()) for item in articles])
 
 
 @pytest.mark.integration

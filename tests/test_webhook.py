@@ -8,51 +8,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 import pytest
-from aiohttp import test_utils, web
-from prometheus_client import REGISTRY
 
 from agents.sinks.webhook import DeliveryResult, WebhookSink, verify_signature
 from streams.records import Alert
+from tests.sink_fixtures import Receiver, Sleeps, alerts_counted, serving
 
 SECRET = "s3cret-hmac-key"
-Reply = tuple[int, dict[str, str]]
-
-
-class Receiver:
-    """A webhook receiver: answers attempt n with `script[n]` (the last entry repeats) and keeps every request."""
-
-    def __init__(self) -> None:
-        self.script: list[Reply] = [(200, {})]
-        self.delay = 0.0
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append((dict(request.headers), await request.read()))
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        status, headers = self.script[min(len(self.requests), len(self.script)) - 1]
-        return web.Response(status=status, headers=headers)
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     hook = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", hook.handle)
-    server = test_utils.TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield hook, str(server.make_url("/hook"))
-    await server.close()
-
-
-class Sleeps:
-    """Records the back-off delays the sink asks for, without waiting."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
+    async with serving(hook) as url:
+        yield hook, url
 
 
 @pytest.fixture
@@ -64,8 +32,7 @@ def alert() -> Alert:
 
 
 def sent(rule: str, outcome: str) -> float:
-    return REGISTRY.get_sample_value("wirewatch_alerts_total", {"rule": rule, "sink": "webhook",
-                                                                "outcome": outcome}) or 0.0
+    return alerts_counted(rule, "webhook", outcome)
 
 
 async def deliver(url: str, alert: Alert, sleeps: Callable[[float], Awaitable[None]] | None = None,

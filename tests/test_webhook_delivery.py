@@ -18,6 +18,7 @@ import pytest
 from agents.ingest.producer import ingest_paths
 from agents.sinks.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from streams.settings import Settings
+from tests.conftest import wait_for
 from tests.kafka_io import read_topic_sync
 
 pytestmark = pytest.mark.integration
@@ -103,15 +104,6 @@ def start_pipeline_with_webhook(spawn_worker, settings: Settings, url: str):
                         WIREWATCH_WEBHOOK_RETRIES="3")
 
 
-def wait_for(condition: Callable[[], bool], deadline: float) -> bool:
-    """Poll `condition` until it holds or the monotonic `deadline` passes; returns whether it held."""
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 def stop(process) -> str:
     """Stop a worker (SIGTERM) and return its whole log, shutdown lines included."""
     process.send_signal(signal.SIGTERM)
@@ -134,7 +126,7 @@ def test_alerts_reach_the_webhook_signed_once_each_after_a_retry(spawn_worker, p
     def all_delivered() -> bool:
         return {r.key for r in hook.snapshot() if r.status == 200} >= keys
 
-    assert wait_for(all_delivered, deadline), [(r.key[:12], r.status) for r in hook.snapshot()]
+    wait_for(all_delivered, deadline - time.monotonic(), f"every alert at the webhook; got {hook.snapshot()}")
     requests = hook.snapshot()
 
     # The first request got a 500 and was tried again with the same key; every other alert went through at once.

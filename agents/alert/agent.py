@@ -9,14 +9,18 @@ import faust
 import mode
 from faust.types import StreamT
 
-from agents.alert.core import AlertLedger, alerts_for
-from agents.alert.rules import Rule, load_rules
-from agents.sinks.webhook import WebhookSink
+from agents.alert.core import AlertLedger, AlertThrottle, alerts_for, signal_alert
+from agents.alert.live import install_live_rules
+from agents.alert.rules import Rule
+from agents.sinks.channels import SWITCHES, configured_sinks
+from agents.sinks.sink import DELIVERED, Sink, count_delivery
+from agents.sinks.sse import AlertStream, install_alert_stream
 from streams.deadletter import BadInput, send_dead_letter
 from streams.metrics import ALERTS, ARTICLES, END_TO_END_SECONDS, initialise_labels, stage_timer
 from streams.raw import decode_record
-from streams.records import Alert, DeadLetter, TaggedArticle
+from streams.records import Alert, DeadLetter, EntitySignal, TaggedArticle
 from streams.settings import Settings
+from streams.times import article_time, parse_time
 from streams.topics import Topics
 
 STAGE = "alert"
@@ -24,78 +28,121 @@ log = logging.getLogger(__name__)
 
 
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
-    """Register the alert agent on `app`; rules load once at start, invalid ones are logged and left out.
+    """Register the alert agent on `app`; rules come from the file (re-read when it changes) and the rules topic,
+    invalid ones are logged and left out (see `agents.alert.live`).
 
     The agent yields, per tagged article, the alerts it delivered somewhere (often none) or the article's dead
     letter. Delivery is at-least-once per sink (see `AlertLedger`): a replay after a crash re-sends only what a sink
     did not have, with the same idempotency key.
     """
     initialise_labels(STAGE)
-    rules = load_rules(settings.rules_file)
-    for problem in rules.errors:
-        log.error("rule rejected", extra={"problem": str(problem), "rules_file": str(settings.rules_file)})
-    log.info("rules loaded", extra={"rules": list(rules.ids), "rules_file": str(settings.rules_file)})
-    rule_by_id = {rule.id: rule for rule in rules}
+    live = install_live_rules(app, topics, settings)
+
+    # Keyed "{rule}:{story}"; the tagged topic is keyed by story, so a story's entries live on its partition.
+    throttled = app.Table("alert-throttle", default=None, partitions=settings.partitions, key_type=str)
+
+    def admitted(throttle: AlertThrottle, item: Alert, rule: Rule, at: float) -> bool:
+        if throttle.admit(item, rule, at):
+            return True
+        ALERTS.labels(item.rule_id, "all", "throttled").inc()
+        return False
+
     delivered = app.Table("alert-deliveries", default=None, partitions=settings.partitions, key_type=str,
                           value_type=float)
-    webhook = WebhookSink.from_settings(settings) if settings.webhook_url else None
-    if webhook is not None:
-        @app.service
-        class WebhookSession(mode.Service):
-            """Closes the webhook's HTTP connections when the worker stops."""
+    # Delivery order: the alerts topic (the record every other channel can be replayed from), then these.
+    stream = AlertStream(settings.sse_buffer)
+    install_alert_stream(app, stream, settings.sse_heartbeat)
+    channels: dict[str, Sink] = {stream.name: stream, **configured_sinks(settings)}
 
-            async def on_stop(self) -> None:
-                await webhook.close()
+    @app.service
+    class SinkConnections(mode.Service):
+        """Closes the sinks' connections and ends the alert streams when the worker stops."""
+
+        async def on_stop(self) -> None:
+            for sink in channels.values():
+                await sink.close()
+
+    warned: set[tuple[str, frozenset[str]]] = set()  # (rule, channels) told about channels that are off
 
     def sinks(rule: Rule) -> list[str]:
         # The console feed prints what the alerts topic carries, so "console" is served by the topic. A rule whose
-        # only channel is missing (webhook without a URL) still reaches the topic rather than nobody.
-        wanted = ["webhook"] if webhook is not None and "webhook" in rule.channels else []
+        # channels are all off (webhook without a URL) still reaches the topic rather than nobody.
+        wanted = [name for name in channels if name in rule.channels]
+        off = sorted(rule.channels - channels.keys() - {"topic", "console"})
+        if off and (rule.id, rule.channels) not in warned:  # once per rule, again if a reload changes its channels
+            warned.add((rule.id, rule.channels))
+            log.warning("rule wants channels that are off; its alerts go to its other channels (the topic at least)",
+                        extra={"rule": rule.id, "off": {name: f"{SWITCHES.get(name, 'its setting')} is empty"
+                                                        for name in off}})
         return (["topic"] if rule.channels & {"topic", "console"} or not wanted else []) + wanted
-
-    for rule in rules:
-        if "webhook" in rule.channels and webhook is None:
-            log.warning("rule wants the webhook but WIREWATCH_WEBHOOK_URL is empty; its alerts go to the topic only",
-                        extra={"rule": rule.id})
 
     @app.agent(topics.tagged, name=STAGE)
     async def alert(stream: StreamT[bytes]) -> AsyncIterator[list[Alert] | DeadLetter]:
         ledger = AlertLedger(delivered)
+        throttle = AlertThrottle(throttled)
         async for event in stream.events():
             ARTICLES.labels(STAGE, "in").inc()
             try:
                 article = decode_record(event.value, TaggedArticle)
                 with stage_timer(STAGE):
-                    raised = alerts_for(article, rules, now=time.time())
+                    rules, rule_by_id = live.current, live.by_id  # this article's rules, whatever reloads meanwhile
+                    at = article_time(article.article).timestamp()
+                    raised = [item for item in alerts_for(article, rules, now=time.time())
+                              if admitted(throttle, item, rule_by_id[item.rule_id], at)]
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
-            sent = []
             try:
-                for item in raised:
-                    pending = ledger.pending(item, sinks(rule_by_id[item.rule_id]))
-                    for sink in pending:
-                        await _deliver(item, sink)
-                        ledger.mark_delivered(item, sink, time.time())
-                    if pending:
-                        sent.append(item)
+                sent = await deliver(ledger, raised, rule_by_id)
             except Exception as error:  # noqa: BLE001 — what was delivered is in the ledger; a replay sends the rest
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
             ARTICLES.labels(STAGE, "out").inc()
             yield sent
 
+    @app.agent(topics.alert_signals, name=f"{STAGE}-signals")
+    async def alert_on_signals(stream: StreamT[bytes]) -> AsyncIterator[list[Alert] | DeadLetter]:
+        """The alerts of the entities stage's cross-story signals (surge, first co-mention), delivered the same way."""
+        ledger = AlertLedger(delivered)
+        throttle = AlertThrottle(throttled)
+        async for event in stream.events():
+            try:
+                signal = decode_record(event.value, EntitySignal)
+                rule = live.by_id.get(signal.rule_id)
+                if rule is None or signal.trigger not in rule.triggers:  # changed or removed since it fired
+                    yield []
+                    continue
+                item = signal_alert(signal, rule, now=time.time())
+                raised = [item] if admitted(throttle, item, rule, parse_time(signal.seen).timestamp()) else []
+                sent = await deliver(ledger, raised, {rule.id: rule})
+            except Exception as error:  # noqa: BLE001 — one failing signal is dead-lettered, never fatal
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message,
+                                             counts_article=False)
+                continue
+            yield sent
+
+    async def deliver(ledger: AlertLedger, raised: list[Alert], rule_by_id: dict[str, Rule]) -> list[Alert]:
+        """Each alert to each of its rule's sinks that lacks it; the alerts that went somewhere."""
+        sent = []
+        for item in raised:
+            pending = ledger.pending(item, sinks(rule_by_id[item.rule_id]))
+            for sink in pending:
+                await _deliver(item, sink)
+                ledger.mark_delivered(item, sink, time.time())
+            if pending:
+                sent.append(item)
+        return sent
+
     async def _deliver(item: Alert, sink: str) -> None:
         if sink == "topic":
             await topics.alerts.send(key=item.idempotency_key.encode(), value=item)
-            ALERTS.labels(item.rule_id, "topic", "delivered").inc()
+            count_delivery(item, "topic", DELIVERED)
             if item.ingested_at:
                 END_TO_END_SECONDS.observe(max(time.time() - item.ingested_at, 0.0))
             return
-        assert webhook is not None
-        result = await webhook.deliver(item)
+        result = await channels[sink].deliver(item)
         if not result.delivered:  # the dead-letter topic takes it over: replay it from there
-            error = BadInput(f"webhook_{result.reason}", f"webhook gave up after {result.attempts} attempts: "
+            error = BadInput(f"{sink}_{result.reason}", f"{sink} gave up after {result.attempts} attempts: "
                              f"{result.reason} {result.detail}".strip())
             await send_dead_letter(topics.deadletter, STAGE, item.dumps(), error, counts_article=False)
 

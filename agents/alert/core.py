@@ -5,9 +5,11 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, MutableMapping
+from typing import Any
 
-from agents.alert.rules import ArticleView, RuleSet
-from streams.records import Alert, TaggedArticle
+from agents.alert.conditions import ArticleView
+from agents.alert.rules import Rule, RuleSet
+from streams.records import Alert, EntitySignal, TaggedArticle
 
 NUMBER = re.compile(r"\d")
 QUOTATION = re.compile(r"[\"“”„«»]")  # double quotes only: a single quote is usually an apostrophe
@@ -27,7 +29,7 @@ def alerts_for(article: TaggedArticle, rules: RuleSet, *, now: float) -> list[Al
         return []
     view = ArticleView(article)
     alerts: list[Alert] = []
-    for rule in rules:
+    for rule in rules.candidates(view):
         if trigger not in rule.triggers:
             continue
         match = rule.match(view)
@@ -51,6 +53,15 @@ def alerts_for(article: TaggedArticle, rules: RuleSet, *, now: float) -> list[Al
             ingested_at=article.article.ingested_at,
         ))
     return alerts
+
+
+def signal_alert(signal: EntitySignal, rule: Rule, *, now: float) -> Alert:
+    """The alert of a cross-story trigger the entities stage found (`surge`, `first_co_mention`)."""
+    return Alert(
+        idempotency_key=idempotency_key(rule.id, signal.story_id, signal.development),
+        rule_id=rule.id, description=rule.description, trigger=signal.trigger, story_id=signal.story_id,
+        article_id=signal.article_id, title=signal.title, source=signal.source, url=signal.url, verdict="",
+        matched_entities=list(signal.entities), detail=signal.detail, created_at=now)
 
 
 def fact_sentences(sentences: Iterable[str], entity_names: Iterable[str]) -> list[str]:
@@ -95,6 +106,36 @@ class AlertLedger:
     def mark_delivered(self, alert: Alert, sink: str, at: float) -> None:
         """Record that `sink` has `alert` (or, for a sink that gave up, that the dead-letter topic has it)."""
         self.delivered[f"{alert.idempotency_key}:{sink}"] = at
+
+
+class AlertThrottle:
+    """Each rule's cooldown and throttle, per story, over article time (publish, else ingest): replays behave as live.
+
+    `raised` maps "{rule id}:{story id}" → [[article time, idempotency key], …] of the story's admitted alerts, the
+    newest last; in production the alert agent's Faust table. An alert is recorded *before* delivery, and its own
+    entry never holds it back, so a replay after a crash admits it again and the ledger sends what a sink lacks.
+    """
+
+    def __init__(self, raised: MutableMapping[str, list[list[Any]]]) -> None:
+        self.raised = raised
+
+    def admit(self, alert: Alert, rule: Rule, at: float) -> bool:
+        """True (and recorded) when `rule` allows `alert` at `at`; False when its cooldown or throttle holds it."""
+        if not rule.cooldown and rule.throttle is None:
+            return True
+        key = f"{rule.id}:{alert.story_id}"
+        earlier = [entry for entry in self.raised.get(key, []) if entry[1] != alert.idempotency_key]
+        if len(earlier) < len(self.raised.get(key, [])):
+            return True  # admitted before: a replay
+        if rule.cooldown and earlier and at - earlier[-1][0] < rule.cooldown:
+            return False
+        if rule.throttle is not None:
+            most, window = rule.throttle
+            if sum(1 for time, _ in earlier if at - time < window) >= most:
+                return False
+        keep = max(rule.throttle[0] if rule.throttle else 1, 1)
+        self.raised[key] = (earlier + [[at, alert.idempotency_key]])[-keep:]
+        return True
 
 
 def _entity_names(article: TaggedArticle) -> set[str]:

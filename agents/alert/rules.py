@@ -6,8 +6,11 @@
         when:                                 # several keys = all of them
           entities: ["Kim Jong Un", {name: North Korea, label: GPE, aliases: [DPRK]}]
           any: [{keywords: [summit, DMZ]}, {not: {sources: [Reuters]}}]
+          languages: [en]
         triggers: [new_story, new_development]
-        channels: [console, webhook]          # optional; default all
+        channels: [console, webhook, email]   # optional; default all (console, topic, webhook, slack, email, sse)
+        cooldown: 30m                         # optional: per story, no alert sooner than this after the last
+        throttle: {max: 3, per: 1h}           # optional: per story, at most `max` alerts in any `per`
 """
 from __future__ import annotations
 
@@ -15,127 +18,24 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
+from agents.alert.conditions import (AllOf, AnyOf, ArticleView, Atom, Condition, Entities, EntityTarget, Keywords,
+                                     Languages, Not, RuleMatch, Sources)
 from streams.records import TRIGGERS, TaggedArticle
 
-CHANNELS = ("console", "webhook", "topic")
+CHANNELS = ("console", "webhook", "slack", "email", "sse", "topic")
 RULE_ID = re.compile(r"[a-z0-9_-]+")
-RULE_KEYS = {"id", "description", "when", "triggers", "channels"}
-CONDITION_KEYS = ("entities", "keywords", "sources", "all", "any", "not")
-
-
-@dataclass(frozen=True)
-class RuleMatch:
-    """Why a rule matched: the article's canonical entities and the keywords it hit."""
-
-    matched_entities: tuple[str, ...] = ()
-    matched_keywords: tuple[str, ...] = ()
-
-
-class ArticleView:
-    """What conditions look at, computed once per article: text, entity names, source."""
-
-    def __init__(self, tagged: TaggedArticle) -> None:
-        self.text = tagged.article.full_text
-        self.source = (tagged.article.source or "").casefold()
-        # Name as written or canonical (casefolded) → (canonical, label): a rule may name either.
-        self.entities: dict[str, set[tuple[str, str]]] = {}
-        for mention in tagged.entities:
-            for name in (mention.canonical, mention.text):
-                self.entities.setdefault(name.casefold(), set()).add((mention.canonical, mention.label))
-
-
-@dataclass(frozen=True)
-class EntityTarget:
-    """One entity a rule watches: its names (canonical and aliases, casefolded) and an optional label."""
-
-    names: tuple[str, ...]
-    label: str | None = None
-
-
-@dataclass(frozen=True)
-class Entities:
-    """Matches when the article mentions any of `targets`."""
-
-    targets: tuple[EntityTarget, ...]
-
-    def match(self, view: ArticleView) -> RuleMatch | None:
-        found: list[str] = []
-        for target in self.targets:
-            for name in target.names:
-                found += sorted(canonical for canonical, label in view.entities.get(name, ())
-                                if target.label is None or label == target.label)
-        return RuleMatch(matched_entities=_unique(found)) if found else None
-
-
-@dataclass(frozen=True)
-class Keywords:
-    """Matches when title or body contains any phrase as whole words, case-insensitively."""
-
-    phrases: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...] = field(compare=False, repr=False)
-
-    @classmethod
-    def of(cls, phrases: Iterable[str]) -> Keywords:
-        phrases = tuple(phrases)
-        return cls(phrases, tuple(_phrase_pattern(p) for p in phrases))
-
-    def match(self, view: ArticleView) -> RuleMatch | None:
-        hits = tuple(p for p, pattern in zip(self.phrases, self.patterns) if pattern.search(view.text))
-        return RuleMatch(matched_keywords=hits) if hits else None
-
-
-@dataclass(frozen=True)
-class Sources:
-    """Matches when the article's source is one of `names` (casefolded, exact)."""
-
-    names: frozenset[str]
-
-    def match(self, view: ArticleView) -> RuleMatch | None:
-        return RuleMatch() if view.source in self.names else None
-
-
-@dataclass(frozen=True)
-class AllOf:
-    """Matches when every part matches; explains itself with everything the parts matched."""
-
-    parts: tuple[Condition, ...]
-
-    def match(self, view: ArticleView) -> RuleMatch | None:
-        matches = []
-        for part in self.parts:
-            found = part.match(view)
-            if found is None:
-                return None
-            matches.append(found)
-        return _merge(matches)
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    """Matches when at least one part matches; explains itself with every part that did."""
-
-    parts: tuple[Condition, ...]
-
-    def match(self, view: ArticleView) -> RuleMatch | None:
-        matches = [found for part in self.parts if (found := part.match(view)) is not None]
-        return _merge(matches) if matches else None
-
-
-@dataclass(frozen=True)
-class Not:
-    """Matches when `part` does not; contributes nothing to the explanation."""
-
-    part: Condition
-
-    def match(self, view: ArticleView) -> RuleMatch | None:
-        return RuleMatch() if self.part.match(view) is None else None
-
-
-Condition = Union[Entities, Keywords, Sources, AllOf, AnyOf, Not]
+RULE_KEYS = {"id", "description", "when", "triggers", "channels", "cooldown", "throttle", "surge",
+             "co_mention_window"}
+CONDITION_KEYS = ("entities", "keywords", "sources", "languages", "all", "any", "not")
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SURGE_FACTOR = 3.0
+SURGE_MIN_MENTIONS = 5
+CO_MENTION_WINDOW = 7 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +47,15 @@ class Rule:
     when: Condition
     triggers: frozenset[str]
     channels: frozenset[str] = frozenset(CHANNELS)
+    cooldown: float = 0.0                      # seconds between two alerts of one story; 0 = none
+    throttle: tuple[int, float] | None = None  # (most alerts, window seconds) per story
+    surge: tuple[float, int] = (SURGE_FACTOR, SURGE_MIN_MENTIONS)  # (factor over the baseline, least mentions)
+    co_mention_window: float = CO_MENTION_WINDOW  # seconds: a pair seen together again within it is not news
+
+    @property
+    def watched(self) -> tuple[EntityTarget, ...]:
+        """The entities the rule watches: its `entities` targets outside any `not`."""
+        return tuple(dict.fromkeys(watched_targets(self.when)))
 
     def match(self, article: TaggedArticle | ArticleView) -> RuleMatch | None:
         """Why the rule matches `article`, or None when it does not."""
@@ -176,10 +85,31 @@ class RulesInvalid(ValueError):
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The valid rules of a file, and the errors of the ones that were left out."""
+    """The valid rules of a file, and the errors of the ones that were left out; indexed by the atoms they need."""
 
     rules: tuple[Rule, ...] = ()
     errors: tuple[RuleError, ...] = ()
+    by_atom: dict[Atom, tuple[int, ...]] = field(init=False, compare=False, repr=False, default_factory=dict)
+    always: tuple[int, ...] = field(init=False, compare=False, repr=False, default=())
+
+    def __post_init__(self) -> None:
+        by_atom: dict[Atom, list[int]] = {}
+        always = []
+        for position, rule in enumerate(self.rules):
+            atoms = rule.when.needed_atoms()
+            if atoms is None:
+                always.append(position)
+            for atom in atoms or ():
+                by_atom.setdefault(atom, []).append(position)
+        object.__setattr__(self, "by_atom", {atom: tuple(found) for atom, found in by_atom.items()})
+        object.__setattr__(self, "always", tuple(always))
+
+    def candidates(self, view: ArticleView) -> list[Rule]:
+        """The rules that can match `view` (a rule holding none of its atoms cannot), in file order."""
+        found = set(self.always)
+        for atom in view.atoms():
+            found.update(self.by_atom.get(atom, ()))
+        return [self.rules[position] for position in sorted(found)]
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -200,16 +130,21 @@ def load_rules(path: Path | str, *, strict: bool = False) -> RuleSet:
     would silence every alert.
     """
     path = Path(path)
+    ruleset = parse_rules(rule_entries(path))
+    if strict and ruleset.errors:
+        raise RulesInvalid(path, ruleset.errors)
+    return ruleset
+
+
+def rule_entries(path: Path) -> list[Any]:
+    """The entries under `rules:` in a YAML file, unvalidated; `RulesInvalid` when the file itself is unusable."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RulesInvalid(path, [f"cannot read rules: {exc}"]) from exc
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise RulesInvalid(path, ["expected a mapping with a 'rules:' list"])
-    ruleset = parse_rules(document["rules"])
-    if strict and ruleset.errors:
-        raise RulesInvalid(path, ruleset.errors)
-    return ruleset
+    return document["rules"]
 
 
 def parse_rules(entries: list[Any]) -> RuleSet:
@@ -257,9 +192,70 @@ def _parse_rule(entry: Any, position: int, seen: set[str], report: Report) -> Ru
         error("when", "missing")
         return None
     when = _parse_condition(entry["when"], "when", error)
-    if when is None or triggers is None or channels is None:
+    cooldown = _duration(entry["cooldown"], lambda p: error("cooldown", p)) if "cooldown" in entry else 0.0
+    throttle = _throttle(entry["throttle"], lambda p: error("throttle", p)) if "throttle" in entry else None
+    surge = _surge(entry.get("surge", {}), lambda p: error("surge", p))
+    window = (_duration(entry["co_mention_window"], lambda p: error("co_mention_window", p))
+              if "co_mention_window" in entry else CO_MENTION_WINDOW)
+    if when is None or triggers is None or channels is None or cooldown is None or throttle == () or surge is None \
+            or window is None:
         return None
-    return Rule(rule_id, description, when, triggers, channels)
+    watching = len(tuple(dict.fromkeys(watched_targets(when))))
+    if "first_co_mention" in triggers and watching < 2:
+        error("triggers", "first_co_mention needs at least two watched entities in `when.entities`")
+        return None
+    if "surge" in triggers and watching < 1:
+        error("triggers", "surge needs a watched entity in `when.entities`")
+        return None
+    return Rule(rule_id, description, when, triggers, channels, cooldown, throttle or None, surge, window)
+
+
+def watched_targets(condition: Condition) -> Iterator[EntityTarget]:
+    """The entity targets of a condition tree, except those under a `not`."""
+    if isinstance(condition, Entities):
+        yield from condition.targets
+    elif isinstance(condition, (AllOf, AnyOf)):
+        for part in condition.parts:
+            yield from watched_targets(part)
+
+
+def _surge(value: Any, error: Callable[[str], None]) -> tuple[float, int] | None:
+    """(factor, least mentions) from `{factor: 3, min_mentions: 5}` (either may be left out)."""
+    if not isinstance(value, Mapping) or set(value) - {"factor", "min_mentions"}:
+        error("expected a mapping {factor: NUMBER, min_mentions: N}")
+        return None
+    factor, least = value.get("factor", SURGE_FACTOR), value.get("min_mentions", SURGE_MIN_MENTIONS)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 1:
+        error(f"factor must be a number above 1, not {factor!r}")
+        return None
+    if isinstance(least, bool) or not isinstance(least, int) or least < 1:
+        error(f"min_mentions must be a whole number, 1 or more, not {least!r}")
+        return None
+    return float(factor), least
+
+
+def _duration(value: Any, error: Callable[[str], None]) -> float | None:
+    """Seconds from `90s`, `30m`, `2h`, `1d` (or a bare number of seconds); None after reporting a bad one."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    found = DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if found is None or float(found.group(1)) <= 0:
+        error(f"{value!r} is not a duration such as 90s, 30m, 2h or 1d")
+        return None
+    return float(found.group(1)) * DURATION_UNITS[found.group(2)]
+
+
+def _throttle(value: Any, error: Callable[[str], None]) -> tuple[int, float] | tuple[()]:
+    """(most alerts, window seconds) from `{max: 3, per: 1h}`; () after reporting a bad one."""
+    if not isinstance(value, Mapping) or set(value) != {"max", "per"}:
+        error("expected a mapping {max: N, per: DURATION}")
+        return ()
+    most = value["max"]
+    if not isinstance(most, int) or isinstance(most, bool) or most < 1:
+        error(f"max must be a whole number of alerts, 1 or more, not {most!r}")
+        return ()
+    per = _duration(value["per"], error)
+    return () if per is None else (most, per)
 
 
 def _choices(value: Any, allowed: tuple[str, ...], what: str, error: Callable[[str], None]) -> frozenset[str] | None:
@@ -291,6 +287,12 @@ def _parse_condition(node: Any, where: str, error: Callable[[str, str], None]) -
         elif key == "sources":
             names = _strings(value, at, error)
             parts.append(Sources(frozenset(n.casefold() for n in names)) if names else None)
+        elif key == "languages":
+            codes = _strings(value, at, error)
+            bad = [c for c in codes or () if not re.fullmatch(r"[A-Za-z]{2,3}", c)]
+            for code in bad:
+                error(at, f"{code!r} is not a language code such as en or de")
+            parts.append(Languages(frozenset(c.casefold() for c in codes)) if codes and not bad else None)
         elif key in ("all", "any"):
             if not isinstance(value, list) or not value:
                 error(at, "must be a non-empty list of conditions")
@@ -317,7 +319,7 @@ def _parse_entities(value: Any, at: str, error: Callable[[str, str], None]) -> E
     targets: list[EntityTarget] = []
     for item in value:
         if isinstance(item, str) and item.strip():
-            targets.append(EntityTarget((item.strip().casefold(),)))
+            targets.append(EntityTarget((" ".join(item.casefold().split()),)))
         elif isinstance(item, Mapping) and isinstance(item.get("name"), str) and item["name"].strip():
             unknown = set(item) - {"name", "label", "aliases"}
             label = item.get("label")
@@ -329,7 +331,7 @@ def _parse_entities(value: Any, at: str, error: Callable[[str, str], None]) -> E
             elif not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
                 error(at, f"entity {item['name']!r}: aliases must be a list of names")
             else:
-                names = tuple(dict.fromkeys(n.strip().casefold() for n in [item["name"], *aliases]))
+                names = tuple(dict.fromkeys(" ".join(n.casefold().split()) for n in [item["name"], *aliases]))
                 targets.append(EntityTarget(names, label.strip().upper() if label else None))
         else:
             error(at, f"{item!r} is not a name or a mapping with a 'name'")
@@ -341,21 +343,3 @@ def _strings(value: Any, at: str, error: Callable[[str, str], None]) -> list[str
         error(at, "must be a non-empty list of non-empty strings")
         return None
     return [v.strip() for v in value]
-
-
-def _phrase_pattern(phrase: str) -> re.Pattern[str]:
-    """Whole-word, case-insensitive pattern for a literal phrase; any whitespace run matches any other."""
-    words = (re.escape(word) for word in phrase.split())
-    return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
-
-
-def _merge(matches: Iterable[RuleMatch]) -> RuleMatch:
-    matches = list(matches)
-    return RuleMatch(
-        matched_entities=_unique(e for m in matches for e in m.matched_entities),
-        matched_keywords=_unique(k for m in matches for k in m.matched_keywords),
-    )
-
-
-def _unique(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))

@@ -2,7 +2,8 @@
 
 Two agents: `entity-sightings` reads the tagged topic (keyed by story) and sends one sighting per entity keyed by
 entity id; `entities` folds the sightings into the `entities` table, so an entity's entry lives on one partition
-whichever stories and workers mention it.
+whichever stories and workers mention it, and sends the rules' cross-story signals (`agents.entities.signals`) to
+the alert stage.
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 import faust
 from faust.types import StreamT
 
+from agents.alert.live import install_live_rules
 from agents.entities.core import registry_entry, sightings
+from agents.entities.signals import signals
 from streams.deadletter import send_dead_letter
 from streams.metrics import ARTICLES, initialise_labels, stage_timer
 from streams.raw import decode_record
@@ -27,6 +30,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     """Register both agents and the `entities` table on `app`; returns the registry agent, which yields each new
     entry (or a sighting's dead letter)."""
     initialise_labels(STAGE)
+    live = install_live_rules(app, topics, settings)  # for the rules' cross-story triggers (surge, co-mention)
     entries = app.Table("entities", default=None, partitions=settings.partitions, key_type=str)
 
     @app.agent(topics.tagged, name="entity-sightings")
@@ -50,7 +54,12 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         async for event in stream.events():
             try:
                 sighting = decode_record(event.value, EntitySighting)
-                entry = registry_entry(entries.get(sighting.entity_id), sighting)
+                previous = entries.get(sighting.entity_id)
+                entry = registry_entry(previous, sighting)
+                if entry is not previous:  # newly counted (a re-delivered sighting fires nothing again)
+                    entry, fired = signals(live.current, entry, sighting)
+                    for signal in fired:  # sent before the entry is written: a crash between re-sends, never loses
+                        await topics.alert_signals.send(key=signal.story_id.encode(), value=signal)
                 entries[sighting.entity_id] = entry
             except Exception as error:  # noqa: BLE001
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)

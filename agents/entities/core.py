@@ -53,14 +53,17 @@ def sightings(tagged: TaggedArticle) -> list[EntitySighting]:
     for mention in tagged.entities:
         grouped[(mention.canonical, mention.label)].append(mention)
     seen = format_time(article_time(tagged.article))
+    ids = {key: entity_id(*key) for key in grouped}
     found = []
     for (name, label), mentions in grouped.items():
         salience = sum(HEADLINE_WEIGHT if m.start < headline_end else LEAD_WEIGHT if m.start < lead else 1.0
                        for m in mentions)
         found.append(EntitySighting(
-            entity_id=entity_id(name, label), name=name, label=label,
+            entity_id=ids[(name, label)], name=name, label=label,
             written=sorted({" ".join(m.text.split()) for m in mentions}), mentions=len(mentions),
-            salience=salience, article_id=tagged.article.id, story_id=tagged.verdict.story_id, seen=seen))
+            salience=salience, article_id=tagged.article.id, story_id=tagged.verdict.story_id, seen=seen,
+            others=[[ids[key], key[0]] for key in grouped if key != (name, label)],
+            title=tagged.article.title, source=tagged.article.source, url=tagged.article.url))
     return sorted(found, key=lambda s: (-s.salience, s.entity_id))
 
 

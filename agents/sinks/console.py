@@ -1,9 +1,9 @@
 """Live-feed lines for a terminal: one short block per article or alert, plain text or ANSI-coloured."""
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 
+from agents.sinks.text import shorten, visible
 from streams.records import Alert, DedupedArticle, TaggedArticle
 
 HEADINGS = {"new": "NEW STORY", "update": "UPDATE", "same_story": "SAME STORY", "duplicate": "DUPLICATE"}
@@ -18,8 +18,8 @@ MAX_ENTITIES = 5
 def format_article(item: TaggedArticle | DedupedArticle, *, colour: bool = False) -> str:
     """The feed block for an article: a heading line, then top entities and at most three added sentences."""
     article, verdict = item.article, item.verdict
-    title = _shorten(article.title, TITLE_WIDTH)
-    source = f" — {_clean(article.source)}" if article.source else ""
+    title = shorten(article.title, TITLE_WIDTH)
+    source = f" — {visible(article.source)}" if article.source else ""
     heading = HEADINGS.get(verdict.kind, verdict.kind.upper())
     if verdict.kind == "duplicate":
         return _paint(f"{heading} of {_short_id(verdict.matched_id or '?')}  {title}{source}", "duplicate", colour)
@@ -34,20 +34,22 @@ def format_article(item: TaggedArticle | DedupedArticle, *, colour: bool = False
 
 def format_alert(alert: Alert, *, colour: bool = False) -> str:
     """The feed block for an alert: rule and trigger, why it matched, and what is new."""
-    source = f" — {_clean(alert.source)}" if alert.source else ""
+    source = f" — {visible(alert.source)}" if alert.source else ""
     lines = [_paint(f"ALERT {alert.rule_id} ({alert.trigger})", "alert", colour)
-             + f" [story {_short_id(alert.story_id)}] {_shorten(alert.title, TITLE_WIDTH)}{source}",
-             INDENT + _shorten(alert.description, SENTENCE_WIDTH)]
+             + f" [story {_short_id(alert.story_id)}] {shorten(alert.title, TITLE_WIDTH)}{source}",
+             INDENT + shorten(alert.description, SENTENCE_WIDTH)]
     reasons = []
     if alert.matched_entities:
-        reasons.append("entities: " + ", ".join(_clean(e) for e in alert.matched_entities))
+        reasons.append("entities: " + ", ".join(visible(e) for e in alert.matched_entities))
     if alert.matched_keywords:
-        reasons.append("keywords: " + ", ".join(_clean(k) for k in alert.matched_keywords))
+        reasons.append("keywords: " + ", ".join(visible(k) for k in alert.matched_keywords))
     if reasons:
         lines.append(INDENT + " · ".join(reasons))
+    if alert.detail:
+        lines.append(INDENT + shorten(alert.detail, SENTENCE_WIDTH))
     lines += _sentence_lines(alert.new_sentences)
     if alert.url:
-        lines.append(INDENT + _shorten(alert.url, SENTENCE_WIDTH))
+        lines.append(INDENT + shorten(alert.url, SENTENCE_WIDTH))
     return "\n".join(lines)
 
 
@@ -56,29 +58,18 @@ def top_entities(item: TaggedArticle, limit: int = MAX_ENTITIES) -> list[str]:
     counts = Counter(mention.canonical for mention in item.entities)
     labels = item.canonical_entities
     ranked = sorted(counts, key=lambda name: -counts[name])  # sorted is stable: ties keep first-mention order
-    return [f"{_clean(name)} ({labels[name]} ×{counts[name]})" for name in ranked[:limit]]
+    return [f"{visible(name)} ({labels[name]} ×{counts[name]})" for name in ranked[:limit]]
 
 
 def _sentence_lines(sentences: list[str]) -> list[str]:
-    lines = [f"{INDENT}+ {_shorten(s, SENTENCE_WIDTH)}" for s in sentences[:MAX_SENTENCES]]
+    lines = [f"{INDENT}+ {shorten(s, SENTENCE_WIDTH)}" for s in sentences[:MAX_SENTENCES]]
     if len(sentences) > MAX_SENTENCES:
         lines.append(f"{INDENT}  (+{len(sentences) - MAX_SENTENCES} more)")
     return lines
 
 
-def _clean(text: str) -> str:
-    # Article text is untrusted: control characters (an ESC starts a terminal escape sequence) become spaces.
-    visible = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
-    return " ".join(visible.split())
-
-
-def _shorten(text: str, width: int) -> str:
-    text = _clean(text)
-    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
-
-
 def _short_id(identifier: str) -> str:
-    return _clean(identifier[:8]) + "…" if len(identifier) > 8 else _clean(identifier)
+    return visible(identifier[:8]) + "…" if len(identifier) > 8 else visible(identifier)
 
 
 def _paint(text: str, kind: str, colour: bool) -> str:

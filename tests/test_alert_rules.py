@@ -1,0 +1,157 @@
+"""The rule language's matching engine: phrases without regexes, languages, the atom index, cooldown and throttle."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.alert.conditions import ArticleView
+from agents.alert.core import AlertThrottle, alerts_for
+from agents.alert.rules import RuleSet, parse_rules
+from streams.records import CleanArticle, DedupVerdict, EntityMention, EntitySignal, TaggedArticle
+from streams.settings import Settings
+from tests.conftest import stage_app
+
+
+def article(body: str, *, source: str = "Reuters", language: str = "en", names: dict[str, str] | None = None,
+            story: str = "s1", article_id: str = "a1", hour: int = 7, adds: str = "") -> TaggedArticle:
+    """A tagged article; `names` maps a name written in `body` to its canonical name (label ORG); one that `adds`
+    a sentence is an update of its story (a new development), else the story's first article."""
+    clean = CleanArticle(id=article_id, title="", paragraphs=[body], source=source, language=language,
+                         published=datetime(2019, 6, 30, hour, tzinfo=timezone.utc), ingested_at=1e9)
+    mentions = [EntityMention(start=body.index(written), end=body.index(written) + len(written), text=written,
+                              label="ORG", canonical=canonical) for written, canonical in (names or {}).items()]
+    verdict = DedupVerdict(kind="update" if adds else "new", story_id=story, added_sentences=[adds] if adds else [])
+    return TaggedArticle(article=clean, verdict=verdict, entities=mentions)
+
+
+def ruleset(*whens: str, extra: str = "") -> RuleSet:
+    entries = [yaml.safe_load(f"{{id: r{n}, description: d, when: {when}, triggers: [new_story, new_development]"
+                              f"{extra}}}")
+               for n, when in enumerate(whens)]
+    rules = parse_rules(entries)
+    assert not rules.errors, rules.errors
+    return rules
+
+
+def fired(rules: RuleSet, tagged: TaggedArticle) -> list[str]:
+    return [rule.id for rule in rules if rule.match(tagged) is not None]
+
+
+def test_phrases_match_whole_words_across_punctuation_and_case() -> None:
+    rules = ruleset("{keywords: [crude oil]}", "{keywords: ['U.S. sanctions']}", "{keywords: [oil]}",
+                    "{keywords: [crude oils]}")
+    tagged = article("Brent CRUDE, oil prices rose after new U.S. sanctions; crude-oil stocks fell.")
+    assert fired(rules, tagged) == ["r0", "r1", "r2"]
+    assert fired(rules, article("Crudeoil and boiling")) == []
+
+
+def test_a_long_repetitive_phrase_costs_one_comparison_per_occurrence() -> None:
+    # The pattern that makes backtracking regex engines blow up; here it is a word sequence compared at each "a".
+    rules = ruleset("{keywords: ['" + " ".join(["a"] * 40) + " b']}")
+    assert fired(rules, article(" ".join(["a"] * 5000))) == []
+    assert fired(rules, article(" ".join(["a"] * 5000) + " b")) == ["r0"]
+
+
+def test_languages_match_the_detected_language() -> None:
+    rules = ruleset("{languages: [de, fr]}", "{all: [{keywords: [Merkel]}, {not: {languages: [en]}}]}")
+    assert fired(rules, article("Merkel sprach.", language="de")) == ["r0", "r1"]
+    assert fired(rules, article("Merkel spoke.", language="en")) == []
+
+
+WORDS = ["oil", "gold", "opec", "merkel", "bank", "rates", "china", "wheat"]
+CONDITIONS = st.recursive(
+    st.one_of(
+        st.lists(st.sampled_from(WORDS), min_size=1, max_size=2).map(lambda ws: {"keywords": [" ".join(ws)]}),
+        st.sampled_from(["Acme", "Zeta Bank"]).map(lambda n: {"entities": [n]}),
+        st.sampled_from(["Reuters", "AP"]).map(lambda n: {"sources": [n]}),
+        st.sampled_from(["en", "de"]).map(lambda c: {"languages": [c]})),
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=3).map(lambda cs: {"all": cs}),
+        st.lists(children, min_size=1, max_size=3).map(lambda cs: {"any": cs}),
+        children.map(lambda c: {"not": c})),
+    max_leaves=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(CONDITIONS, min_size=1, max_size=8), st.integers(0, 2**32))
+def test_the_atom_index_never_skips_a_rule_that_matches(conditions: list[dict], seed: int) -> None:
+    rules = parse_rules([{"id": f"r{n}", "description": "d", "when": c, "triggers": ["new_story"]}
+                         for n, c in enumerate(conditions)])
+    assert not rules.errors
+    rng = random.Random(seed)
+    body = " ".join(rng.choices(WORDS, k=6)) + " Acme"
+    tagged = article(body, source=rng.choice(["Reuters", "AP", "UPI"]), language=rng.choice(["en", "de"]),
+                     names={"Acme": "Acme"} if rng.random() < 0.5 else None)
+    view = ArticleView(tagged)
+    matching = [rule for rule in rules if rule.match(view) is not None]
+    candidates = rules.candidates(view)
+    assert all(rule in candidates for rule in matching)
+
+
+def test_rules_without_any_of_the_articles_atoms_are_not_evaluated() -> None:
+    rules = ruleset(*[f"{{keywords: [word{n}]}}" for n in range(1000)], "{not: {sources: [AP]}}")
+    view = ArticleView(article("Nothing about word17 here, nor word999."))
+    assert [rule.id for rule in rules.candidates(view)] == ["r17", "r999", "r1000"]
+
+
+def test_cooldown_holds_a_story_back_and_a_replay_is_admitted_again() -> None:
+    rules = ruleset("{keywords: [oil]}", extra=", cooldown: 2h")
+    throttle = AlertThrottle({})
+    rule = rules.rules[0]
+
+    def admitted(fact: str, hour: int) -> bool:
+        tagged = article(f"oil. {fact}", hour=hour, adds=fact)
+        [alert] = alerts_for(tagged, rules, now=0.0)
+        return throttle.admit(alert, rule, tagged.article.published.timestamp())
+
+    assert admitted("Oil rose 3%.", 7)
+    assert not admitted("Oil fell 2%.", 8)   # within 2 h of the last admitted alert of the story
+    assert admitted("Oil rose 3%.", 8)       # the first alert itself, replayed: admitted again
+    assert admitted("Oil jumped 9%.", 9)
+    assert [key for key in throttle.raised] == ["r0:s1"]
+
+
+def test_throttle_allows_at_most_max_per_window() -> None:
+    rules = ruleset("{keywords: [oil]}", extra=", throttle: {max: 2, per: 1h}")
+    throttle, rule = AlertThrottle({}), rules.rules[0]
+    admitted = []
+    for minute in [0, 10, 20, 61, 65]:  # at 65 the last hour holds 10 and 61
+        [alert] = alerts_for(article("oil", adds=f"Oil rose {minute}%."), rules, now=0.0)
+        admitted.append(throttle.admit(alert, rule, 60.0 * minute))
+    assert admitted == [True, True, False, True, False]
+    assert len(throttle.raised["r0:s1"]) == 2
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), (45, 45)])
+def test_durations(text: object, seconds: float) -> None:
+    rules = parse_rules([{"id": "r", "description": "d", "when": {"keywords": ["x"]}, "triggers": ["new_story"],
+                          "cooldown": text}])
+    assert rules.rules[0].cooldown == seconds
+
+
+async def test_the_alert_stage_turns_a_signal_into_one_alert(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n- {id: pair, description: Acme meets Zeta, when: {entities: [Acme, Zeta]}, "
+                     "triggers: [first_co_mention], channels: [topic]}\n", encoding="utf-8")
+    app, topics, _ = stage_app("alert", Settings.from_env({}, rules_file=rules))
+    alerts = topics.alerts.__aiter__()
+    signal = EntitySignal(rule_id="pair", trigger="first_co_mention", development="pair:org:acme|org:zeta:t",
+                          entities=["Acme", "Zeta"], detail="Acme and Zeta together for the first time",
+                          article_id="a1", story_id="s1", seen="2019-06-30T07:00:00Z", title="Acme buys Zeta")
+    async with app.agents["alert-signals"].test_context() as agent:
+        await agent.put(signal.dumps(), key=b"s1")
+        await agent.put(signal.dumps(), key=b"s1")  # re-delivered: the ledger has it
+        await agent.put(signal.derive(rule_id="gone").dumps(), key=b"s1")  # its rule was removed meanwhile
+        await agent.put(b"{}", key=b"s1")
+        alert = (await alerts.get(timeout=5)).value
+        assert (alert.rule_id, alert.trigger, alert.story_id, alert.matched_entities) == (
+            "pair", "first_co_mention", "s1", ["Acme", "Zeta"])
+        assert alert.detail == signal.detail and alert.title == "Acme buys Zeta"
+        assert [len(r) if isinstance(r, list) else r.reason for r in agent.results.values()] == [
+            1, 0, 0, "invalid_record"]
