@@ -12,6 +12,7 @@ from spacy.language import Language
 from agents.tag.core import Tagger, load_ner, ner_components
 from agents.tag.lexicon import KEPT_LABELS, AliasesInvalid, Lexicon
 from agents.tag.normalise import normalise_spans, repair_span, trim_span
+from agents.tag.paragraphs import PARAGRAPH, ParagraphSpans
 from agents.tag.resolve import resolve_entities
 from streams.records import EntityMention
 from streams.settings import Settings
@@ -99,23 +100,31 @@ def test_pipeline_without_ner_is_refused(tmp_path: Path) -> None:
 # --- batching ------------------------------------------------------------------------------------------------
 
 class PipeSpy:
-    """An nlp stand-in that counts `pipe` calls and forwards everything to the real pipeline."""
+    """An nlp stand-in that records what each `pipe` call read and forwards everything to the real pipeline."""
 
     def __init__(self, nlp: Language) -> None:
         self.nlp = nlp
-        self.pipe_calls: list[int] = []
+        self.pipe_calls: list[list[str]] = []
 
     def pipe(self, texts: Iterable[str], **kwargs: Any) -> Iterator[Any]:
         texts = list(texts)
-        self.pipe_calls.append(len(texts))
+        self.pipe_calls.append(texts)
         return self.nlp.pipe(texts, **kwargs)
+
+    def paragraphs_read(self) -> list[int]:
+        """Per call, how many paragraphs the model read."""
+        return [sum(len(paragraphs(t)) for t in call) for call in self.pipe_calls]
 
     def __call__(self, text: str) -> Any:
         raise AssertionError("the tagger must not call nlp once per text")
 
 
+def paragraphs(text: str) -> list[str]:
+    return PARAGRAPH.findall(text)
+
+
 def paragraph_count(texts: Iterable[str]) -> int:
-    return len({p for t in texts for p in t.split("\n\n") if p.strip()})
+    return len({p for t in texts for p in paragraphs(t)})
 
 
 def test_one_pipe_call_per_batch_reading_each_new_paragraph_once(
@@ -125,12 +134,14 @@ def test_one_pipe_call_per_batch_reading_each_new_paragraph_once(
 
     tagged = tagger.tag(seed_texts * 3)
 
-    assert spy.pipe_calls == [paragraph_count(seed_texts)]
+    assert spy.paragraphs_read() == [paragraph_count(seed_texts)]
+    assert len(spy.pipe_calls[0]) == 2  # one document per article with unread paragraphs
     assert len(tagged) == 6 and tagged[0] == tagged[2]
     # The same articles again (duplicates): same entities, no model time; an update: only its new paragraph.
     update = seed_texts[0] + "\n\nKim Yo Jong, his sister, travelled to Seoul."
     again = tagger.tag([seed_texts[1], update])
-    assert spy.pipe_calls == [paragraph_count(seed_texts), 1]
+    assert spy.paragraphs_read() == [paragraph_count(seed_texts), 1]
+    assert spy.pipe_calls[1] == ["Kim Yo Jong, his sister, travelled to Seoul."]
     assert again[0] == tagged[1]
     assert {"Kim Yo Jong", "Seoul"} <= {m.canonical for m in again[1]}
 
@@ -143,7 +154,21 @@ def test_paragraphs_are_forgotten_beyond_capacity_and_still_tagged(nlp: Language
     assert {m.canonical for m in first} == {"Angela Merkel", "Emmanuel Macron"}
     assert second == first[:1]
     tagger.tag(texts[:1])  # its paragraph was pushed out by "Emmanuel Macron replied."
-    assert spy.pipe_calls == [2, 1]
+    assert spy.paragraphs_read() == [2, 1]
+
+
+def test_a_name_the_model_runs_across_a_blank_line_is_cut_at_its_paragraph(nlp: Language) -> None:
+    class Across:
+        """A model that tags one span from the first paragraph into the second."""
+
+        def pipe(self, texts: list[str], **kwargs: Any) -> Iterator[Any]:
+            for text in texts:
+                end = text.index("Showers") + len("Showers")
+                yield type("Doc", (), {"ents": [type("Ent", (), {"start_char": 0, "end_char": end,
+                                                                 "label_": "ORG"})()]})()
+
+    [found] = ParagraphSpans(Across(), 10, 4).spans(["Bahia Cocoa Review\n\nShowers fell."])  # type: ignore[arg-type]
+    assert found == [(0, len("Bahia Cocoa Review"), "ORG")]
 
 
 def test_empty_batch_gives_no_mentions(nlp: Language, lexicon: Lexicon) -> None:
