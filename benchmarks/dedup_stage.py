@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from agents.admin import create_topics
 from agents.embedded_broker import EmbeddedBroker
 from benchmarks.dedup_speed import FILL_SPAN, STREAM_SPAN, retimed, synthetic_articles
-from benchmarks.pipeline_throughput import Worker, check_alive, spawn, stop
+from benchmarks.pipeline_throughput import Worker, check_alive, spawn_replicas, stop
 from benchmarks.reuters_reference import clean_reuters
 from streams.records import CleanArticle
 from streams.settings import Settings
@@ -82,10 +82,7 @@ async def one_setup(workers_count: int, fill: list[CleanArticle], batches: list[
         settings = Settings.from_env(broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
                                      data_dir=logs / "data")
         await create_topics(settings)
-        workers = []
-        for number in range(workers_count):  # a folder each: a worker's log is named after its stage
-            (logs / f"worker{number + 1}").mkdir()
-            workers.append(spawn("dedup", settings, logs / f"worker{number + 1}"))
+        workers = spawn_replicas("dedup", workers_count, settings, logs)
         producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
         consumer = AIOKafkaConsumer(topic_name(settings, "deduped"), bootstrap_servers=settings.bootstrap_servers,
                                     group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)

@@ -90,6 +90,15 @@ def spawn(stage: str, settings: Settings, logs: Path) -> Worker:
     return Worker(stage, process, port, log_path)
 
 
+def spawn_replicas(stage: str, count: int, settings: Settings, logs: Path) -> list[Worker]:
+    """`count` workers of one stage, each logging in its own folder `logs/workerN` (a log is named after its stage)."""
+    workers = []
+    for number in range(count):
+        (logs / f"worker{number + 1}").mkdir()
+        workers.append(spawn(stage, settings, logs / f"worker{number + 1}"))
+    return workers
+
+
 def stop(workers: list[Worker]) -> None:
     """SIGTERM every worker, then SIGKILL those still running after 20 s."""
     for worker in workers:

@@ -130,7 +130,7 @@ def main() -> None:
     raws = reuters_raw(10**9)
     articles = clean_reuters(settings, raws)
     reference = load_reference(articles, settings.data_dir)
-    seconds, verdicts = timed(lambda: _judge_all(articles, settings), args.runs)
+    seconds, verdicts = timed(lambda: judge_all(articles, settings), args.runs)
     by_id = {a.id: v for a, v in zip(articles, verdicts)}
     raw_titles = {r["id"]: r["title"] for r in raws}
     titles = [raw_titles[a.id.split("#")[0]] for a in articles]
@@ -163,7 +163,7 @@ def main() -> None:
           f"{seconds:.1f} s for {len(articles)}, one process)")
 
 
-def _judge_all(articles: Sequence[CleanArticle], settings: Settings) -> list[DedupVerdict]:
+def judge_all(articles: Sequence[CleanArticle], settings: Settings) -> list[DedupVerdict]:
     """Verdicts on `articles` in order, from a fresh index (the replay a worker would make)."""
     index = in_memory_index(settings)
     return [index.judge(a) for a in articles]
