@@ -87,6 +87,8 @@ def run_embedded(paths: list[Path], settings: Settings, *, exit_after_idle: floa
                                      + [f"{w.stage} {w.metrics_url}" for w in workers]))
         stories = next(w for w in workers if w.stage == "stories").metrics_url.removesuffix("/metrics")
         _say(f"story state: {stories}/stories?since=2019-01-01T00:00:00Z and {stories}/stories/ID")
+        alerts = next(w for w in workers if w.stage == "alert").metrics_url.removesuffix("/metrics")
+        _say(f"alert stream (server-sent events): {alerts}/alerts/stream")
         report = asyncio.run(ingest_paths(paths, settings))
         _say(f"ingested {report.sent} articles from {', '.join(map(str, paths))}"
              + (f" ({report.dead_lettered} to the dead-letter topic)" if report.dead_lettered else "")
