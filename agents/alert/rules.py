@@ -24,7 +24,7 @@ import yaml
 
 from agents.alert.conditions import (AllOf, AnyOf, ArticleView, Atom, Condition, Entities, EntityTarget, Keywords,
                                      Languages, Not, RuleMatch, Sources)
-from streams.records import TRIGGERS, TaggedArticle
+from streams.records import SIGNAL_TRIGGERS, TRIGGERS, TaggedArticle
 
 CHANNELS = ("console", "webhook", "slack", "email", "sse", "topic")
 RULE_ID = re.compile(r"[a-z0-9_-]+")
@@ -91,6 +91,7 @@ class RuleSet:
     errors: tuple[RuleError, ...] = ()
     by_atom: dict[Atom, tuple[int, ...]] = field(init=False, compare=False, repr=False, default_factory=dict)
     always: tuple[int, ...] = field(init=False, compare=False, repr=False, default=())
+    cross_story: tuple[Rule, ...] = field(init=False, compare=False, repr=False, default=())  # surge, co-mention
 
     def __post_init__(self) -> None:
         by_atom: dict[Atom, list[int]] = {}
@@ -103,6 +104,7 @@ class RuleSet:
                 by_atom.setdefault(atom, []).append(position)
         object.__setattr__(self, "by_atom", {atom: tuple(found) for atom, found in by_atom.items()})
         object.__setattr__(self, "always", tuple(always))
+        object.__setattr__(self, "cross_story", tuple(r for r in self.rules if r.triggers & set(SIGNAL_TRIGGERS)))
 
     def candidates(self, view: ArticleView) -> list[Rule]:
         """The rules that can match `view` (a rule holding none of its atoms cannot), in file order."""

@@ -50,9 +50,8 @@ def signals(rules: RuleSet, entry: Entry, sighting: EntitySighting) -> tuple[Ent
     entry = {**entry, "hours": counted_hours(entry, sighting), "partners": dict(entry.get("partners", {}))}
     names = {sighting.name.casefold(), *(form.casefold() for form in sighting.written)}
     fired: list[EntitySignal] = []
-    for rule in rules:
-        mine = _targets_of(names, sighting.label, rule.watched) if rule.triggers & {"surge", "first_co_mention"} \
-            else set()
+    for rule in rules.cross_story:  # once per sighting: only the rules that can fire here
+        mine = _targets_of(names, sighting.label, rule.watched)
         if not mine:
             continue
         if "surge" in rule.triggers:

@@ -28,8 +28,6 @@ class ParagraphSpans:
         self.capacity = capacity
         self.batch_size = batch_size
         self.remembered: OrderedDict[str, tuple[Span, ...]] = OrderedDict()
-        self.model_paragraphs = 0  # paragraphs the model read, for the benchmark and metrics
-        self.reused_paragraphs = 0
 
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
         """The model's spans of each text, offsets into that text; one `nlp.pipe` call over the unread paragraphs."""
@@ -44,8 +42,6 @@ class ParagraphSpans:
             result.append(found)
         for paragraph, spans in read.items():
             self._remember(paragraph, spans)
-        self.model_paragraphs += len(read)
-        self.reused_paragraphs += sum(len(p) for p in pieces) - len(read)
         return result
 
     def _read(self, pieces: list[list[tuple[int, str]]]) -> dict[str, tuple[Span, ...]]:
