@@ -11,6 +11,7 @@ from typing import BinaryIO
 import orjson
 
 from agents.alert.core import AlertLedger, AlertThrottle, alerts_for
+from agents.alert.facts import StoryFacts
 from agents.alert.rules import load_rules
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
@@ -113,11 +114,11 @@ def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     deduped = [DedupedArticle(article=a, verdict=index.judge(a)) for a in articles]
     tagger = Tagger.from_settings(settings)
     rules = load_rules(settings.rules_file)
-    ledger, throttle = AlertLedger({}), AlertThrottle({})
+    ledger, throttle, stories = AlertLedger({}), AlertThrottle({}), StoryFacts({})
     rule_by_id = {rule.id: rule for rule in rules}
     for tagged in tag_articles(tagger, deduped):
         at = article_time(tagged.article).timestamp()
-        raised = [a for a in alerts_for(tagged, rules, now=time.time())
+        raised = [a for a in alerts_for(tagged, rules, stories, now=time.time())
                   if ledger.pending(a, [OUTPUT]) and throttle.admit(a, rule_by_id[a.rule_id], at)]
         for alert in raised:
             ledger.mark_delivered(alert, OUTPUT, alert.created_at)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from agents.alert.core import AlertLedger, alerts_for
+from agents.alert.facts import StoryFacts
 from agents.alert.rules import load_rules
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
@@ -69,8 +70,8 @@ def _dedup(cleaned: list, settings: Settings) -> list[DedupedArticle]:
 
 
 def _alert(tagged: list, rules: object) -> int:
-    ledger, raised = AlertLedger({}), 0
-    for alert in (a for t in tagged for a in alerts_for(t, rules, now=0.0)):
+    ledger, stories, raised = AlertLedger({}), StoryFacts({}), 0
+    for alert in (a for t in tagged for a in alerts_for(t, rules, stories, now=0.0)):
         if ledger.pending(alert, ["topic"]):
             ledger.mark_delivered(alert, "topic", alert.created_at)
             raised += 1

@@ -190,10 +190,11 @@ class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
     verdict: str = "new"
     matched_entities: list[str] = []
     matched_keywords: list[str] = []
-    new_sentences: list[str] = []
+    new_sentences: list[str] = []   # new_development: the added sentences that carry new facts
+    new_facts: list[str] = []       # new_development: the entities, numbers and “quotations” the story lacked
     created_at: float = 0.0         # unix seconds
     ingested_at: float = 0.0
-    detail: str = ""                # why a cross-story trigger fired (surge, first co-mention)
+    detail: str = ""                # why now, for people: the new facts, or why a surge / first co-mention fired
 
 
 class DeadLetter(faust.Record, serializer="orjson", namespace="wirewatch.deadletter"):

@@ -20,6 +20,10 @@ from agents.embedded_broker import free_port
 from streams.records import Alert
 
 Reply = tuple[int, dict[str, str]]
+# What the example rules raise on the seeds: korea-summit's new story, then the Bloomberg update's new facts (the other
+# outlet's copy adds two names, fewer than a development needs).
+SEED_TRIGGERS = ["new_story", "new_development"]
+SEED_ALERTS = len(SEED_TRIGGERS)
 
 
 def full_alert(**changes: object) -> Alert:

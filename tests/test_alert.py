@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.alert.core import AlertLedger, alerts_for, development_key, fact_sentences, idempotency_key
+from agents.alert.core import AlertLedger, alerts_for, development_key, idempotency_key
+from agents.alert.facts import StoryFacts
 from agents.alert.rules import RuleSet, RulesInvalid, load_rules, parse_rules
 from streams.records import CleanArticle, DedupVerdict, EntityMention, TaggedArticle
 
@@ -22,6 +23,7 @@ SEED_ENTITIES = {
     "North Korea": ("North Korea", "GPE"), "South Korea": ("South Korea", "GPE"),
     "Moon Jae-in": ("Moon Jae-in", "PERSON"), "Choe Son Hui": ("Choe Son Hui", "PERSON"),
     "Japan": ("Japan", "GPE"), "Osaka": ("Osaka", "GPE"), "Victor Cha": ("Victor Cha", "PERSON"),
+    "Ko Min-jung": ("Ko Min-jung", "PERSON"), "Mohammed bin Salman": ("Mohammed bin Salman", "PERSON"),  # only in v2
 }
 UPDATE_FACTS = [
     "North Korean foreign ministry official Choe Son Hui said Trump’s invitation was “a very interesting "
@@ -190,7 +192,7 @@ def test_a_file_without_rules_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_new_story_alert_explains_itself(new_story: TaggedArticle) -> None:
-    [alert] = alerts_for(new_story, load_rules(EXAMPLE_RULES), now=1561800001.0)
+    [alert] = alerts_for(new_story, load_rules(EXAMPLE_RULES), StoryFacts({}), now=1561800001.0)
     assert (alert.rule_id, alert.trigger, alert.verdict) == ("korea-summit", "new_story", "new")
     assert alert.idempotency_key == hashlib.sha256(b"korea-summit|story-dmz|new_story").hexdigest()
     assert (alert.story_id, alert.article_id, alert.source) == ("story-dmz", "bloomberg-v1", "Bloomberg")
@@ -203,62 +205,102 @@ def test_a_new_story_alert_explains_itself(new_story: TaggedArticle) -> None:
 
 def test_an_update_with_facts_is_a_new_development_with_only_the_facts(bloomberg: CleanArticle) -> None:
     update = development(bloomberg, [UPDATE_FACTS[0], NOT_A_FACT, UPDATE_FACTS[1]])
-    [alert] = alerts_for(update, load_rules(EXAMPLE_RULES), now=1.0)
+    [alert] = alerts_for(update, load_rules(EXAMPLE_RULES), StoryFacts({}), now=1.0)
     assert (alert.trigger, alert.verdict, alert.article_id) == ("new_development", "update", "bloomberg-v2")
     assert alert.new_sentences == UPDATE_FACTS
     assert alert.idempotency_key == idempotency_key("korea-summit", "story-dmz", development_key(UPDATE_FACTS))
 
 
 def test_same_story_from_another_outlet_can_be_a_new_development(bloomberg: CleanArticle) -> None:
-    [alert] = alerts_for(development(bloomberg, UPDATE_FACTS[:1], "same_story"), load_rules(EXAMPLE_RULES), now=1.0)
+    same_story = development(bloomberg, UPDATE_FACTS[:1], "same_story")
+    [alert] = alerts_for(same_story, load_rules(EXAMPLE_RULES), StoryFacts({}), now=1.0)
     assert (alert.trigger, alert.verdict) == ("new_development", "same_story")
 
 
 def test_an_update_without_facts_and_a_duplicate_never_alert(bloomberg: CleanArticle) -> None:
     rules = load_rules(EXAMPLE_RULES)
-    assert alerts_for(development(bloomberg, [NOT_A_FACT]), rules, now=1.0) == []
+    assert alerts_for(development(bloomberg, [NOT_A_FACT]), rules, StoryFacts({}), now=1.0) == []
     duplicate = tag(bloomberg, DedupVerdict(kind="duplicate", story_id="story-dmz", matched_id="bloomberg-v1",
                                             added_sentences=UPDATE_FACTS))
-    assert alerts_for(duplicate, rules, now=1.0) == []
+    assert alerts_for(duplicate, rules, StoryFacts({}), now=1.0) == []
 
 
 def test_rules_fire_only_on_their_triggers(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
     stories_only = one_rule("{entities: [Kim]}", triggers="[new_story]")
-    assert len(alerts_for(new_story, stories_only, now=1.0)) == 1
-    assert alerts_for(development(bloomberg, UPDATE_FACTS), stories_only, now=1.0) == []
+    assert len(alerts_for(new_story, stories_only, StoryFacts({}), now=1.0)) == 1
+    assert alerts_for(development(bloomberg, UPDATE_FACTS), stories_only, StoryFacts({}), now=1.0) == []
 
 
 def test_replay_gives_the_same_key_and_a_new_fact_a_different_one(bloomberg: CleanArticle) -> None:
     rules = load_rules(EXAMPLE_RULES)
-    first = alerts_for(development(bloomberg, UPDATE_FACTS), rules, now=1.0)[0]
+    first = alerts_for(development(bloomberg, UPDATE_FACTS), rules, StoryFacts({}), now=1.0)[0]
     respaced = f"  {UPDATE_FACTS[1].replace(' ', '  ')} "
-    replay = alerts_for(development(bloomberg, [respaced, UPDATE_FACTS[0]]), rules, now=9.0)[0]
-    other = alerts_for(development(bloomberg, UPDATE_FACTS[:1]), rules, now=1.0)[0]
+    replay = alerts_for(development(bloomberg, [respaced, UPDATE_FACTS[0]]), rules, StoryFacts({}), now=9.0)[0]
+    other = alerts_for(development(bloomberg, UPDATE_FACTS[:1]), rules, StoryFacts({}), now=1.0)[0]
     assert first.idempotency_key == replay.idempotency_key
     assert other.idempotency_key != first.idempotency_key
 
 
-@pytest.mark.parametrize("sentence, is_fact", [
-    ("More than 20 Democrats held debates.", True),                      # a number
-    ("He said it was “a very meaningful moment.”", True),                # a quotation
-    ("Moon Jae-in will host the visit.", True),                          # an entity, canonical
-    ("Trump will travel to the border.", True),                          # an entity, as written
-    (NOT_A_FACT, False),
-    ("Trumpet players were not consulted.", False),                      # not a whole-word name
+def known_story(new_story: TaggedArticle) -> StoryFacts:
+    stories = StoryFacts({})
+    assert stories.development(new_story).facts == ()
+    return stories
+
+
+@pytest.mark.parametrize("sentence, new", [
+    ("Ko Min-jung said the two sides would talk.", ["Ko Min-jung"]),            # an entity the story never named
+    ("Moon Jae-in will host Trump at the border.", []),                        # both named before
+    ("More than 1,200 troops guard the border, 9,000 in all.", ["1200", "9000"]),
+    ("Trump said the DMZ was “a place of great symbolism and history.”", ["“a place of great symbolism and history.”"]),
+    ("Trump said he would “shake hands at the Demilitarized Zone.”", []),         # re-quoting what the story said
+    (NOT_A_FACT, []),
 ])
-def test_what_counts_as_a_fact(sentence: str, is_fact: bool) -> None:
-    assert fact_sentences([sentence], ["Donald Trump", "Trump", "Moon Jae-in"]) == ([sentence] if is_fact else [])
+def test_facts_are_new_only_when_the_story_lacked_them(new_story: TaggedArticle, bloomberg: CleanArticle,
+                                                      sentence: str, new: list[str]) -> None:
+    stories = known_story(new_story)
+    found = stories.development(development(bloomberg.derive(paragraphs=[*bloomberg.paragraphs, sentence]),
+                                            [sentence]))
+    assert [str(fact) for fact in found.facts] == new
+    assert found.sentences == ((sentence,) if new else ())
+
+
+def test_a_surname_of_a_known_name_is_not_new(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
+    stories = known_story(new_story)
+    update = development(bloomberg, ["Moon greeted the visitors."])
+    update = update.derive(entities=[EntityMention(start=0, end=4, text="Moon", label="PERSON", canonical="Moon")])
+    assert stories.development(update).facts == ()
+
+
+def test_a_replayed_article_gets_its_first_decision(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
+    stories = known_story(new_story)
+    sentence = "Ko Min-jung said there were 1,200 troops."
+    update = development(bloomberg.derive(paragraphs=[*bloomberg.paragraphs, sentence]), [sentence])
+    first = stories.development(update)
+    assert [str(fact) for fact in first.facts] == ["1200", "Ko Min-jung"]
+    assert stories.development(update) == first                   # folded in, yet decided the same
+    assert stories.development(update.derive(article=update.article.derive(id="v3"))).facts == ()
+
+
+def test_a_development_needs_the_rules_least_new_facts(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
+    sentence = "Ko Min-jung and Mohammed bin Salman spoke."  # two new facts
+    rules = rules_from("rules:\n- {id: any, description: d, when: {entities: [Kim]}, triggers: [new_development]}\n"
+                       "- {id: two, description: d, when: {entities: [Kim]}, triggers: [new_development], "
+                       "min_new_facts: 2}\n")
+    update = development(bloomberg.derive(paragraphs=[*bloomberg.paragraphs, sentence]), [sentence])
+    [alert] = alerts_for(update, rules, known_story(new_story), now=1.0)
+    assert (alert.rule_id, alert.new_facts, alert.detail) == ("two", ["Ko Min-jung", "Mohammed bin Salman"],
+                                                              "2 new facts: Ko Min-jung, Mohammed bin Salman")
 
 
 def test_the_ledger_keeps_what_each_sink_has(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
     delivered: dict[str, float] = {}
     ledger = AlertLedger(delivered)
     rules = load_rules(EXAMPLE_RULES)
-    [story] = alerts_for(new_story, rules, now=10.0)
-    [fact] = alerts_for(development(bloomberg, UPDATE_FACTS), rules, now=20.0)
+    [story] = alerts_for(new_story, rules, StoryFacts({}), now=10.0)
+    [fact] = alerts_for(development(bloomberg, UPDATE_FACTS), rules, StoryFacts({}), now=20.0)
     assert ledger.pending(story, ["topic", "webhook"]) == ["topic", "webhook"]
     ledger.mark_delivered(story, "topic", 11.0)
-    replay = alerts_for(new_story, rules, now=30.0)[0]  # the same article again, after a crash mid-delivery
+    replay = alerts_for(new_story, rules, StoryFacts({}), now=30.0)[0]  # the same article again, after a crash
     assert ledger.pending(replay, ["topic", "webhook"]) == ["webhook"]
     ledger.mark_delivered(replay, "webhook", 31.0)
     assert ledger.pending(story, ["topic", "webhook"]) == []

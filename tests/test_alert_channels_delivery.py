@@ -16,10 +16,9 @@ from agents.ingest.producer import ingest_paths
 from agents.sinks.sse import PATH
 from streams.settings import Settings
 from tests.kafka_io import read_topic
-from tests.sink_fixtures import Client, Mailbox, Receiver, serving, smtp_serving
+from tests.sink_fixtures import SEED_ALERTS, SEED_TRIGGERS, Client, Mailbox, Receiver, serving, smtp_serving
 
 pytestmark = pytest.mark.integration  # the example rule names no channels, so it wants every one
-SEED_ALERTS = 3  # the seeds raise korea-summit three times: new_story, then two new_development
 SLACK_PATH = "/services/T0001/B0002/xoxsecret"
 
 
@@ -61,7 +60,7 @@ async def test_seed_alerts_reach_slack_email_and_the_stream(spawn_worker, pipeli
         assert len(keys) == SEED_ALERTS
         assert {event.id for event in events} == keys  # the stream and the topic carry the same alerts
         assert [orjson.loads(event.data or "")["trigger"] for event in events] == [
-            "new_story", "new_development", "new_development"]
+            *SEED_TRIGGERS]
 
         while (len(slack.requests) < SEED_ALERTS or len(mailbox.received) < SEED_ALERTS) and \
                 time.monotonic() < deadline:

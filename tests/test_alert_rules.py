@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from agents.alert.conditions import ArticleView
 from agents.alert.core import AlertThrottle, alerts_for
+from agents.alert.facts import StoryFacts
 from agents.alert.rules import RuleSet, parse_rules
 from streams.records import CleanArticle, DedupVerdict, EntityMention, EntitySignal, TaggedArticle
 from streams.settings import Settings
@@ -101,13 +102,13 @@ def test_rules_without_any_of_the_articles_atoms_are_not_evaluated() -> None:
 
 
 def test_cooldown_holds_a_story_back_and_a_replay_is_admitted_again() -> None:
-    rules = ruleset("{keywords: [oil]}", extra=", cooldown: 2h")
+    rules = ruleset("{keywords: [oil]}", extra=", cooldown: 2h, min_new_facts: 1")
     throttle = AlertThrottle({})
     rule = rules.rules[0]
 
     def admitted(fact: str, hour: int) -> bool:
         tagged = article(f"oil. {fact}", hour=hour, adds=fact)
-        [alert] = alerts_for(tagged, rules, now=0.0)
+        [alert] = alerts_for(tagged, rules, StoryFacts({}), now=0.0)
         return throttle.admit(alert, rule, tagged.article.published.timestamp())
 
     assert admitted("Oil rose 3%.", 7)
@@ -118,11 +119,11 @@ def test_cooldown_holds_a_story_back_and_a_replay_is_admitted_again() -> None:
 
 
 def test_throttle_allows_at_most_max_per_window() -> None:
-    rules = ruleset("{keywords: [oil]}", extra=", throttle: {max: 2, per: 1h}")
+    rules = ruleset("{keywords: [oil]}", extra=", throttle: {max: 2, per: 1h}, min_new_facts: 1")
     throttle, rule = AlertThrottle({}), rules.rules[0]
     admitted = []
     for minute in [0, 10, 20, 61, 65]:  # at 65 the last hour holds 10 and 61
-        [alert] = alerts_for(article("oil", adds=f"Oil rose {minute}%."), rules, now=0.0)
+        [alert] = alerts_for(article("oil", adds=f"Oil rose {minute}%."), rules, StoryFacts({}), now=0.0)
         admitted.append(throttle.admit(alert, rule, 60.0 * minute))
     assert admitted == [True, True, False, True, False]
     assert len(throttle.raised["r0:s1"]) == 2

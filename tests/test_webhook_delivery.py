@@ -20,11 +20,11 @@ from agents.sinks.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP
 from streams.settings import Settings
 from tests.conftest import wait_for
 from tests.kafka_io import read_topic_sync
+from tests.sink_fixtures import SEED_ALERTS, SEED_TRIGGERS
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret"
 TOKEN = "token=abc"
-SEED_ALERTS = 3  # the seeds raise korea-summit three times: new_story, then two new_development
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ def test_alerts_reach_the_webhook_signed_once_each_after_a_retry(spawn_worker, p
         assert body == {k: v for k, v in by_key[request.key].items() if k != "__faust"}
         assert "__faust" not in body
     assert sorted(orjson.loads(r.body)["trigger"] for r in requests if r.status == 200) == [
-        "new_development", "new_development", "new_story"]
+        *sorted(SEED_TRIGGERS)]
 
     log = stop(alert_worker)
     assert "attempt 1/3 failed" in log  # the retry was logged, so the log is the one that saw the webhook

@@ -10,6 +10,7 @@ import mode
 from faust.types import StreamT
 
 from agents.alert.core import AlertLedger, AlertThrottle, alerts_for, signal_alert
+from agents.alert.facts import StoryFacts, stale_stories
 from agents.alert.live import install_live_rules
 from agents.alert.rules import Rule
 from agents.sinks.channels import SWITCHES, configured_sinks
@@ -24,6 +25,7 @@ from streams.times import article_time, parse_time
 from streams.topics import Topics
 
 STAGE = "alert"
+STORY_EXPIRY_SECONDS = 600.0  # how often stale stories leave the story-facts table
 log = logging.getLogger(__name__)
 
 
@@ -46,6 +48,17 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
             return True
         ALERTS.labels(item.rule_id, "all", "throttled").inc()
         return False
+
+    # What each story told so far (keyed by story, like the tagged topic): developments alert only on new facts.
+    story_facts = app.Table("alert-story-facts", default=None, partitions=settings.partitions, key_type=str)
+    newest_seen = [0.0]  # article time of the newest article this worker handled
+
+    @app.timer(STORY_EXPIRY_SECONDS)
+    async def forget_stale_stories() -> None:
+        """Drop the stories dedup no longer links articles to (older than its retention): the table stays bounded."""
+        stories = StoryFacts(story_facts)
+        for story_id in stale_stories(list(story_facts.items()), newest_seen[0], settings.dedup_retention_hours * 3600):
+            stories.forget(story_id)
 
     delivered = app.Table("alert-deliveries", default=None, partitions=settings.partitions, key_type=str,
                           value_type=float)
@@ -80,6 +93,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     async def alert(stream: StreamT[bytes]) -> AsyncIterator[list[Alert] | DeadLetter]:
         ledger = AlertLedger(delivered)
         throttle = AlertThrottle(throttled)
+        stories = StoryFacts(story_facts)
         async for event in stream.events():
             ARTICLES.labels(STAGE, "in").inc()
             try:
@@ -87,7 +101,8 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 with stage_timer(STAGE):
                     rules, rule_by_id = live.current, live.by_id  # this article's rules, whatever reloads meanwhile
                     at = article_time(article.article).timestamp()
-                    raised = [item for item in alerts_for(article, rules, now=time.time())
+                    newest_seen[0] = max(newest_seen[0], at)
+                    raised = [item for item in alerts_for(article, rules, stories, now=time.time())
                               if admitted(throttle, item, rule_by_id[item.rule_id], at)]
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)

@@ -2,41 +2,39 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from agents.alert.conditions import ArticleView
+from agents.alert.facts import StoryFacts
 from agents.alert.rules import Rule, RuleSet
 from streams.records import Alert, EntitySignal, TaggedArticle
 
-NUMBER = re.compile(r"\d")
-QUOTATION = re.compile(r"[\"“”„«»]")  # double quotes only: a single quote is usually an apostrophe
 
+def alerts_for(article: TaggedArticle, rules: RuleSet, stories: StoryFacts, *, now: float) -> list[Alert]:
+    """The alerts `rules` raise on `article`: new stories, and developments that add facts; never duplicates.
 
-def alerts_for(article: TaggedArticle, rules: RuleSet, *, now: float) -> list[Alert]:
-    """The alerts `rules` raise on `article`: new stories, and new developments that add facts; never duplicates."""
+    Every article goes through `stories` (what its story already told), whether or not a rule matches it.
+    """
     verdict = article.verdict
+    development = stories.development(article)
     if verdict.kind == "new":
-        trigger, development, new_sentences = "new_story", "new_story", []
-    elif verdict.kind in ("update", "same_story"):
-        new_sentences = fact_sentences(verdict.added_sentences, _entity_names(article))
-        if not new_sentences:
-            return []
-        trigger, development = "new_development", development_key(new_sentences)
+        trigger, key, facts = "new_story", "new_story", 0
+    elif development.facts:
+        trigger, key, facts = "new_development", development_key(development.sentences), len(development.facts)
     else:
         return []
     view = ArticleView(article)
     alerts: list[Alert] = []
     for rule in rules.candidates(view):
-        if trigger not in rule.triggers:
+        if trigger not in rule.triggers or facts < (rule.min_new_facts if trigger == "new_development" else 0):
             continue
         match = rule.match(view)
         if match is None:
             continue
         alerts.append(Alert(
-            idempotency_key=idempotency_key(rule.id, verdict.story_id, development),
+            idempotency_key=idempotency_key(rule.id, verdict.story_id, key),
             rule_id=rule.id,
             description=rule.description,
             trigger=trigger,
@@ -48,7 +46,9 @@ def alerts_for(article: TaggedArticle, rules: RuleSet, *, now: float) -> list[Al
             verdict=verdict.kind,
             matched_entities=list(match.matched_entities),
             matched_keywords=list(match.matched_keywords),
-            new_sentences=list(new_sentences),
+            new_sentences=list(development.sentences),
+            new_facts=[str(fact) for fact in development.facts],
+            detail=development.summary() if facts else "",
             created_at=now,
             ingested_at=article.article.ingested_at,
         ))
@@ -62,18 +62,6 @@ def signal_alert(signal: EntitySignal, rule: Rule, *, now: float) -> Alert:
         rule_id=rule.id, description=rule.description, trigger=signal.trigger, story_id=signal.story_id,
         article_id=signal.article_id, title=signal.title, source=signal.source, url=signal.url, verdict="",
         matched_entities=list(signal.entities), detail=signal.detail, created_at=now)
-
-
-def fact_sentences(sentences: Iterable[str], entity_names: Iterable[str]) -> list[str]:
-    """The sentences that carry a fact: a digit, a double quotation mark, or a whole-word entity name.
-
-    Deliberately simple (a later issue refines it): "Kim said on Sunday" is a fact because it names Kim;
-    "It is not easy." is not.
-    """
-    names = sorted({n for n in entity_names if n.strip()}, key=len, reverse=True)
-    mentions = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(n) for n in names) + r")(?!\w)") if names else None
-    return [s for s in sentences
-            if NUMBER.search(s) or QUOTATION.search(s) or (mentions is not None and mentions.search(s))]
 
 
 def development_key(sentences: Iterable[str]) -> str:
@@ -136,12 +124,6 @@ class AlertThrottle:
         keep = max(rule.throttle[0] if rule.throttle else 1, 1)
         self.raised[key] = (earlier + [[at, alert.idempotency_key]])[-keep:]
         return True
-
-
-def _entity_names(article: TaggedArticle) -> set[str]:
-    # Canonical names and the forms written in the text ("Trump" for "Donald Trump"), so a sentence that
-    # names the entity the short way still counts.
-    return {name for mention in article.entities for name in (mention.canonical, mention.text)}
 
 
 def _normalise(sentence: str) -> str:

@@ -29,13 +29,14 @@ from streams.records import SIGNAL_TRIGGERS, TRIGGERS, TaggedArticle
 CHANNELS = ("console", "webhook", "slack", "email", "sse", "topic")
 RULE_ID = re.compile(r"[a-z0-9_-]+")
 RULE_KEYS = {"id", "description", "when", "triggers", "channels", "cooldown", "throttle", "surge",
-             "co_mention_window"}
+             "co_mention_window", "min_new_facts", "digest"}
 CONDITION_KEYS = ("entities", "keywords", "sources", "languages", "all", "any", "not")
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SURGE_FACTOR = 3.0
 SURGE_MIN_MENTIONS = 5
 CO_MENTION_WINDOW = 7 * 86400.0
+MIN_NEW_FACTS = 3  # a re-telling that names one or two more places is not a development
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class Rule:
     throttle: tuple[int, float] | None = None  # (most alerts, window seconds) per story
     surge: tuple[float, int] = (SURGE_FACTOR, SURGE_MIN_MENTIONS)  # (factor over the baseline, least mentions)
     co_mention_window: float = CO_MENTION_WINDOW  # seconds: a pair seen together again within it is not news
+    min_new_facts: int = MIN_NEW_FACTS         # new_development: facts the story did not have, at least
+    digest: float = 0.0                        # seconds: alerts batched into one message this often; 0 = each alone
 
     @property
     def watched(self) -> tuple[EntityTarget, ...]:
@@ -199,8 +202,13 @@ def _parse_rule(entry: Any, position: int, seen: set[str], report: Report) -> Ru
     surge = _surge(entry.get("surge", {}), lambda p: error("surge", p))
     window = (_duration(entry["co_mention_window"], lambda p: error("co_mention_window", p))
               if "co_mention_window" in entry else CO_MENTION_WINDOW)
+    least_facts = entry.get("min_new_facts", MIN_NEW_FACTS)
+    if isinstance(least_facts, bool) or not isinstance(least_facts, int) or least_facts < 1:
+        error("min_new_facts", f"must be a whole number, 1 or more, not {least_facts!r}")
+        least_facts = None
+    digest = _duration(entry["digest"], lambda p: error("digest", p)) if "digest" in entry else 0.0
     if when is None or triggers is None or channels is None or cooldown is None or throttle == () or surge is None \
-            or window is None:
+            or window is None or least_facts is None or digest is None:
         return None
     watching = len(tuple(dict.fromkeys(watched_targets(when))))
     if "first_co_mention" in triggers and watching < 2:
@@ -209,7 +217,8 @@ def _parse_rule(entry: Any, position: int, seen: set[str], report: Report) -> Ru
     if "surge" in triggers and watching < 1:
         error("triggers", "surge needs a watched entity in `when.entities`")
         return None
-    return Rule(rule_id, description, when, triggers, channels, cooldown, throttle or None, surge, window)
+    return Rule(rule_id, description, when, triggers, channels, cooldown, throttle or None, surge, window,
+                least_facts, digest)
 
 
 def watched_targets(condition: Condition) -> Iterator[EntityTarget]:

@@ -238,7 +238,7 @@ class Decider:
         for article_id in article_ids:
             entry = self.articles.get(article_id)
             if entry is not None:
-                known.update(sentences.unpack_trigrams(entry["grams"]))
+                known.update(sentences.unpack_hashes(entry["grams"]))
         return known
 
     @staticmethod
@@ -256,7 +256,7 @@ class Decider:
         known = self._story_trigrams(story_id) if story_id in self.stories else set()
         self.articles[article.id] = {"story_id": story_id, "source": article.source, "t": time,
                                      "fingerprint": manifest.fingerprint, "sketch": manifest.sketch, "title": title,
-                                     "grams": sentences.pack_trigrams(grams)}
+                                     "grams": sentences.pack_hashes(grams)}
         if manifest.fingerprint not in self.exact:
             self.exact[manifest.fingerprint] = {"id": article.id, "t": time, "title": title}
             self._fingerprints.note(time, manifest.fingerprint)

@@ -78,13 +78,13 @@ def article_trigrams(sentences: Sequence[tuple[str, list[int]]]) -> list[int]:
     return list(dict.fromkeys(g for _, grams in sentences for g in grams))
 
 
-def pack_trigrams(grams: Sequence[int]) -> str:
-    """3-gram hashes as text for tables: base64 of their little-endian uint64 values."""
-    return base64.b64encode(np.asarray(grams, dtype="<u8").tobytes()).decode("ascii")
+def pack_hashes(hashes: Sequence[int]) -> str:
+    """Hashes (3-grams here, words for the alert stage) as text for tables: base64 of little-endian uint64s."""
+    return base64.b64encode(np.asarray(hashes, dtype="<u8").tobytes()).decode("ascii")
 
 
-def unpack_trigrams(packed: str) -> list[int]:
-    """The hashes `pack_trigrams` wrote."""
+def unpack_hashes(packed: str) -> list[int]:
+    """The hashes `pack_hashes` wrote."""
     return np.frombuffer(base64.b64decode(packed), dtype="<u8").tolist()
 
 
