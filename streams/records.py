@@ -10,6 +10,7 @@ from streams import codecs  # noqa: F401  (registers the "orjson" codec records 
 VERDICT_KINDS = ("new", "duplicate", "update", "same_story")
 TRIGGERS = ("new_story", "new_development", "first_co_mention", "surge")
 SIGNAL_TRIGGERS = ("first_co_mention", "surge")  # decided by the entities stage, across stories
+DIGEST = "digest"  # the trigger of an alert standing for a rule's alerts of one digest period
 
 
 class RawArticle(faust.Record, serializer="orjson", namespace="wirewatch.raw"):
@@ -180,8 +181,8 @@ class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
     idempotency_key: str            # sha256 of rule + story + development; a replay yields the same key
     rule_id: str
     description: str
-    trigger: str                    # one of TRIGGERS
-    story_id: str
+    trigger: str                    # one of TRIGGERS, or DIGEST
+    story_id: str                   # empty for a digest
     article_id: str
     title: str
     schema_version: int = 1
@@ -195,6 +196,14 @@ class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
     created_at: float = 0.0         # unix seconds
     ingested_at: float = 0.0
     detail: str = ""                # why now, for people: the new facts, or why a surge / first co-mention fired
+    members: list[str] = []         # a digest: the idempotency keys of the alerts it stands for
+
+
+class DigestTick(faust.Record, serializer="orjson", namespace="wirewatch.digest.tick"):
+    """Sent to each partition of the digest topic every few seconds: table writes must come from the stream, so
+    the digest agent sends the digests that are due when a tick reaches it."""
+
+    at: float                       # unix seconds, when it was sent
 
 
 class DeadLetter(faust.Record, serializer="orjson", namespace="wirewatch.deadletter"):

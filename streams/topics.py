@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import faust
+from aiokafka.partitioner import murmur2
 
 from streams.records import (Alert, CleanArticle, DeadLetter, DedupCandidates, DedupedArticle, DedupManifest,
-                             DedupProbe, EntitySighting, EntitySignal, TaggedArticle)
+                             DedupProbe, DigestTick, EntitySighting, EntitySignal, TaggedArticle)
 from streams.settings import Settings
 
 # Dedup judges the clean stream in one order: every clean article, and every message to dedup's decider, carries
@@ -39,6 +40,8 @@ TOPIC_SPECS: dict[str, TopicSpec] = {
     "alert_signals": TopicSpec("alerts.signals", "story_id: the alert stage keeps a story's alert state on one "
                                "partition", EntitySignal),
     "alerts": TopicSpec("alerts", "idempotency key: consumers can compact and drop repeats", Alert),
+    "alert_digest": TopicSpec("alerts.digest", "rule id: a rule's waiting alerts live on one partition (plus "
+                              "unkeyed ticks to every partition)", (Alert, DigestTick)),
     "deadletter": TopicSpec("deadletter", "stage that failed", DeadLetter),
     "rules": TopicSpec("rules", "rule id: the latest value is the rule (YAML or JSON), empty removes it", None,
                        partitions=1, compacted=True),
@@ -63,6 +66,7 @@ class Topics:
     entity_sightings: faust.TopicT
     alert_signals: faust.TopicT
     alerts: faust.TopicT
+    alert_digest: faust.TopicT
     deadletter: faust.TopicT
     rules: faust.TopicT
 
@@ -80,3 +84,12 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         for role, spec in TOPIC_SPECS.items()
     }
     return Topics(**made)
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """The partition of `key`: where Kafka's default partitioner (murmur2, as Faust's producer uses) puts it.
+
+    An agent writes its table entries on the partition of the event it handles, so for a topic keyed by story id
+    (or rule id) this is also the partition of that story's (rule's) table entry.
+    """
+    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from agents.alert.core import AlertLedger, alerts_for, development_key, idempotency_key
-from agents.alert.facts import StoryFacts
+from agents.alert.facts import StoryFacts, stale_stories
 from agents.alert.rules import RuleSet, RulesInvalid, load_rules, parse_rules
 from streams.records import CleanArticle, DedupVerdict, EntityMention, TaggedArticle
 
@@ -306,3 +306,12 @@ def test_the_ledger_keeps_what_each_sink_has(new_story: TaggedArticle, bloomberg
     assert ledger.pending(story, ["topic", "webhook"]) == []
     assert ledger.pending(fact, ["topic"]) == ["topic"]
     assert delivered == {f"{story.idempotency_key}:topic": 11.0, f"{story.idempotency_key}:webhook": 31.0}
+
+
+def test_stories_older_than_the_retention_are_stale(new_story: TaggedArticle) -> None:
+    stories = known_story(new_story)
+    seen = stories.stories["story-dmz"]["seen"]
+    assert stale_stories(stories.stories.items(), newest=seen + 3600, retention=7200) == []
+    assert stale_stories(stories.stories.items(), newest=seen + 7201, retention=7200) == ["story-dmz"]
+    stories.forget("story-dmz")
+    assert stories.stories == {}

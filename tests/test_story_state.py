@@ -17,11 +17,11 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from agents.stories.core import stories_since, story_state
-from agents.stories.web import story_partition
 from streams.app import advertised_host
 from streams.records import CleanArticle, DeadLetter, DedupVerdict, EntityMention, TaggedArticle
 from streams.settings import Settings
 from streams.times import parse_time
+from streams.topics import key_partition
 from tests.conftest import stage_app, wait_for
 from tests.kafka_io import produce
 
@@ -150,9 +150,9 @@ def test_parse_time_takes_iso_8601_and_says_what_it_wants() -> None:
         parse_time("yesterday")
 
 
-def test_story_partition_is_kafkas_default_partitioner_on_the_story_id() -> None:
+def test_key_partition_is_kafkas_default_partitioner_on_the_story_id() -> None:
     for story_id in ["s1", "b2f0c6e1a3", "wire/42", "Ünïcode"]:
-        assert story_partition(story_id, 4) == DefaultPartitioner()(story_id.encode(), [0, 1, 2, 3], [0, 1, 2, 3])
+        assert key_partition(story_id, 4) == DefaultPartitioner()(story_id.encode(), [0, 1, 2, 3], [0, 1, 2, 3])
 
 
 def test_workers_advertise_their_bind_address_or_their_host_name() -> None:
@@ -209,7 +209,7 @@ def test_two_stories_workers_each_answer_for_every_story(spawn_worker, pipeline_
                  40, f"worker on port {port} to see two workers")
 
     story_ids = [f"story-{n}" for n in range(10)] + ["wire/42"]  # a producer's id may hold a slash
-    assert {story_partition(s, pipeline_settings.partitions) for s in story_ids} == {0, 1, 2, 3}
+    assert {key_partition(s, pipeline_settings.partitions) for s in story_ids} == {0, 1, 2, 3}
     articles = []
     for n, story_id in enumerate(story_ids):
         hour = datetime(2019, 6, 30, 8, tzinfo=timezone.utc).timestamp() + n * 60

@@ -96,12 +96,12 @@ def receiver() -> Iterator[Callable[[list[int]], Receiver]]:
         server.server_close()
 
 
-def start_pipeline_with_webhook(spawn_worker, settings: Settings, url: str):
+def start_pipeline_with_webhook(spawn_worker, settings: Settings, url: str, **extra_env: str):
     """Clean, dedup and tag workers, and an alert worker posting to `url`; returns the alert worker."""
     for stage in ("clean", "dedup", "tag"):
         spawn_worker(stage, settings)
     return spawn_worker("alert", settings, WIREWATCH_WEBHOOK_URL=url, WIREWATCH_WEBHOOK_SECRET=SECRET,
-                        WIREWATCH_WEBHOOK_RETRIES="3")
+                        WIREWATCH_WEBHOOK_RETRIES="3", **extra_env)
 
 
 def stop(process) -> str:
@@ -176,3 +176,23 @@ def test_a_rejected_alert_is_dead_lettered_and_stays_on_the_alerts_topic(spawn_w
 
     log = stop(alert_worker)
     assert SECRET not in log and TOKEN not in log
+
+
+def test_a_digest_rule_posts_its_alerts_as_one_message(spawn_worker, pipeline_settings: Settings, seed_paths,
+                                                       receiver, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n- {id: korea-digest, description: Korea in one message, when: {entities: [Kim Jong Un]},"
+                     " triggers: [new_story, new_development], channels: [topic, webhook], digest: 10s}\n")
+    hook = receiver([200])
+    start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url, WIREWATCH_RULES_FILE=str(rules))
+    asyncio.run(ingest_paths(seed_paths, pipeline_settings))
+
+    alerts = read_topic_sync(pipeline_settings, "alerts", SEED_ALERTS, timeout=90)
+    assert sorted(a["trigger"] for a in alerts) == sorted(SEED_TRIGGERS)  # the topic has each alert as it fired
+    wait_for(hook.snapshot, 40, "a digest at the webhook")
+    time.sleep(6)  # a tick later: nothing else arrives
+    [request] = hook.snapshot()
+    digest = orjson.loads(request.body)
+    assert (digest["trigger"], digest["rule_id"], digest["title"]) == ("digest", "korea-digest", "2 alerts for korea-digest")
+    assert sorted(digest["members"]) == sorted(a["idempotency_key"] for a in alerts)
+    assert any(line.startswith("new development: ") for line in digest["new_sentences"])

@@ -10,6 +10,7 @@ import mode
 from faust.types import StreamT
 
 from agents.alert.core import AlertLedger, AlertThrottle, alerts_for, signal_alert
+from agents.alert.digest import Digests
 from agents.alert.facts import StoryFacts, stale_stories
 from agents.alert.live import install_live_rules
 from agents.alert.rules import Rule
@@ -19,13 +20,14 @@ from agents.sinks.sse import AlertStream, install_alert_stream
 from streams.deadletter import BadInput, send_dead_letter
 from streams.metrics import ALERTS, ARTICLES, END_TO_END_SECONDS, initialise_labels, stage_timer
 from streams.raw import decode_record
-from streams.records import Alert, DeadLetter, EntitySignal, TaggedArticle
+from streams.records import Alert, DeadLetter, DigestTick, EntitySignal, TaggedArticle
 from streams.settings import Settings
 from streams.times import article_time, parse_time
-from streams.topics import Topics
+from streams.topics import Topics, key_partition
 
 STAGE = "alert"
 STORY_EXPIRY_SECONDS = 600.0  # how often stale stories leave the story-facts table
+DIGEST_TICK_SECONDS = 5.0  # how often due digests are looked for: a digest is late by at most this
 log = logging.getLogger(__name__)
 
 
@@ -51,13 +53,19 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
 
     # What each story told so far (keyed by story, like the tagged topic): developments alert only on new facts.
     story_facts = app.Table("alert-story-facts", default=None, partitions=settings.partitions, key_type=str)
-    newest_seen = [0.0]  # article time of the newest article this worker handled
+    swept: dict[int, float] = {}  # partition → when its stale stories were last dropped (monotonic)
 
-    @app.timer(STORY_EXPIRY_SECONDS)
-    async def forget_stale_stories() -> None:
-        """Drop the stories dedup no longer links articles to (older than its retention): the table stays bounded."""
-        stories = StoryFacts(story_facts)
-        for story_id in stale_stories(list(story_facts.items()), newest_seen[0], settings.dedup_retention_hours * 3600):
+    def forget_stale_stories(stories: StoryFacts, partition: int, newest: float) -> None:
+        """Drop this partition's stories dedup no longer links articles to, every STORY_EXPIRY_SECONDS.
+
+        Table writes must come from the stream, so the sweep runs on an event of the partition it cleans.
+        """
+        if time.monotonic() - swept.get(partition, -STORY_EXPIRY_SECONDS) < STORY_EXPIRY_SECONDS:
+            return
+        swept[partition] = time.monotonic()
+        own = ((story_id, entry) for story_id, entry in list(story_facts.items())
+               if key_partition(story_id, settings.partitions) == partition)
+        for story_id in stale_stories(own, newest, settings.dedup_retention_hours * 3600):
             stories.forget(story_id)
 
     delivered = app.Table("alert-deliveries", default=None, partitions=settings.partitions, key_type=str,
@@ -101,7 +109,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 with stage_timer(STAGE):
                     rules, rule_by_id = live.current, live.by_id  # this article's rules, whatever reloads meanwhile
                     at = article_time(article.article).timestamp()
-                    newest_seen[0] = max(newest_seen[0], at)
+                    forget_stale_stories(stories, event.message.partition, at)
                     raised = [item for item in alerts_for(article, rules, stories, now=time.time())
                               if admitted(throttle, item, rule_by_id[item.rule_id], at)]
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
@@ -137,10 +145,17 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
             yield sent
 
     async def deliver(ledger: AlertLedger, raised: list[Alert], rule_by_id: dict[str, Rule]) -> list[Alert]:
-        """Each alert to each of its rule's sinks that lacks it; the alerts that went somewhere."""
+        """Each alert to each of its rule's sinks that lacks it; the alerts that went somewhere.
+
+        A digest rule's alerts go to the topic now and to the digest agent for its other channels.
+        """
         sent = []
         for item in raised:
-            pending = ledger.pending(item, sinks(rule_by_id[item.rule_id]))
+            rule = rule_by_id[item.rule_id]
+            targets = sinks(rule)
+            if rule.digest:
+                targets = [s for s in targets if s == "topic"] + (["digest"] if set(targets) - {"topic"} else [])
+            pending = ledger.pending(item, targets)
             for sink in pending:
                 await _deliver(item, sink)
                 ledger.mark_delivered(item, sink, time.time())
@@ -148,7 +163,52 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 sent.append(item)
         return sent
 
+    waiting = app.Table("alert-digests", default=None, partitions=settings.partitions, key_type=str)
+
+    @app.agent(topics.alert_digest, name=f"{STAGE}-digest")
+    async def digest(stream: StreamT[bytes]) -> AsyncIterator[list[Alert] | DeadLetter]:
+        """Keeps digest rules' alerts per rule; on each tick, sends the digests that are due to the rules' channels."""
+        ledger, digests = AlertLedger(delivered), Digests(waiting)
+        async for event in stream.events():
+            try:
+                record = decode_record(event.value, (Alert, DigestTick))
+                if isinstance(record, Alert):
+                    digests.add(record, time.time())
+                    yield []
+                    continue
+                sent = await send_due_digests(ledger, digests, event.message.partition)
+            except Exception as error:  # noqa: BLE001 — one failing message is dead-lettered, never fatal
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message,
+                                             counts_article=False)
+                continue
+            yield sent
+
+    async def send_due_digests(ledger: AlertLedger, digests: Digests, partition: int) -> list[Alert]:
+        """The due digests of the rules on `partition`, each to its rule's channels but the topic; those sent."""
+        def owned(rule_id: str) -> bool:
+            return key_partition(rule_id, settings.partitions) == partition
+
+        sent = []
+        for rule_id, summary in digests.due(live.by_id, time.time(), owned):
+            if summary is not None:  # None: the rule is gone; its alerts are on the alerts topic
+                for sink in ledger.pending(summary, [s for s in sinks(live.by_id[rule_id]) if s != "topic"]):
+                    await _deliver(summary, sink)
+                    ledger.mark_delivered(summary, sink, time.time())
+                sent.append(summary)
+            digests.sent(rule_id)
+        return sent
+
+    @app.timer(DIGEST_TICK_SECONDS)
+    async def tick_digests() -> None:
+        """A tick to every partition of the digest topic while any rule has a digest (see `DigestTick`)."""
+        if any(rule.digest for rule in live.current):
+            for partition in range(settings.partitions):
+                await topics.alert_digest.send(value=DigestTick(at=time.time()), partition=partition)
+
     async def _deliver(item: Alert, sink: str) -> None:
+        if sink == "digest":
+            await topics.alert_digest.send(key=item.rule_id.encode(), value=item)
+            return
         if sink == "topic":
             await topics.alerts.send(key=item.idempotency_key.encode(), value=item)
             count_delivery(item, "topic", DELIVERED)

@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import faust
 import orjson
-from aiokafka.partitioner import murmur2
 from faust.web import Request, Response, View
 from yarl import URL
 
 from agents.stories.core import newest_first, stories_since
 from streams.times import parse_time
+from streams.topics import key_partition
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -37,15 +37,6 @@ class Unavailable(Exception):
 
 class BadRequest(ValueError):
     """A query parameter that cannot be used: 400 with the message."""
-
-
-def story_partition(story_id: str, partitions: int) -> int:
-    """The partition of `story_id`: where Kafka's default partitioner (murmur2, as Faust's producer uses) puts its key.
-
-    The tag stage sends each tagged article keyed by story id, and the agent writes a story's state on the
-    partition its article came from, so this is also the partition of the story's state in the table.
-    """
-    return (murmur2(story_id.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
 class Placement:
@@ -101,7 +92,7 @@ def install_story_views(app: faust.App, table: faust.Table, partitions: int) -> 
 
         async def get(self, request: Request, story_id: str) -> Response:
             try:
-                partition = story_partition(story_id, partitions)
+                partition = key_partition(story_id, partitions)
                 owner = placement.owner(partition)
                 if owner != placement.own_url:
                     if request.headers.get(ROUTED_HEADER):
@@ -167,7 +158,7 @@ def install_story_views(app: faust.App, table: faust.Table, partitions: int) -> 
             return answer
 
     def _local(owned: set[int], since: datetime, limit: int) -> list[dict[str, Any]]:
-        return stories_since(table, since, limit, where=lambda story_id: story_partition(story_id, partitions) in owned)
+        return stories_since(table, since, limit, where=lambda story_id: key_partition(story_id, partitions) in owned)
 
 
 def _json(view: View, value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
