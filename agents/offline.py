@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -12,7 +12,7 @@ import orjson
 
 from agents.alert.core import AlertLedger, AlertThrottle, alerts_for
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import load_rules
+from agents.alert.rules import RuleSet, load_rules
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
 from agents.ingest.files import load_raw_articles
@@ -20,7 +20,7 @@ from agents.tag.articles import tag_articles
 from agents.tag.core import Tagger
 from streams.codecs import dumps
 from streams.deadletter import BadInput
-from streams.records import CleanArticle, DedupedArticle
+from streams.records import Alert, CleanArticle, DedupedArticle, TaggedArticle
 from streams.settings import Settings
 from streams.times import article_time
 
@@ -108,20 +108,10 @@ def tag_file(path: Path, settings: Settings, out: BinaryIO) -> int:
 def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     """`wirewatch process`: all four stages in one process, articles in publish-time order, one line each."""
     rejects = Rejects()
-    articles = [article for _, article in rejects.accepted(cleaned(paths, settings))]
-    articles.sort(key=lambda a: a.published or _EARLIEST)  # stable: undated articles keep their input order
-    index = in_memory_index(settings)
-    deduped = [DedupedArticle(article=a, verdict=index.judge(a)) for a in articles]
+    deduped = judged_in_order([article for _, article in rejects.accepted(cleaned(paths, settings))], settings)
     tagger = Tagger.from_settings(settings)
     rules = load_rules(settings.rules_file)
-    ledger, throttle, stories = AlertLedger({}), AlertThrottle({}), StoryFacts({})
-    rule_by_id = {rule.id: rule for rule in rules}
-    for tagged in tag_articles(tagger, deduped):
-        at = article_time(tagged.article).timestamp()
-        raised = [a for a in alerts_for(tagged, rules, stories, now=time.time())
-                  if ledger.pending(a, [OUTPUT]) and throttle.admit(a, rule_by_id[a.rule_id], at)]
-        for alert in raised:
-            ledger.mark_delivered(alert, OUTPUT, alert.created_at)
+    for tagged, raised in raised_alerts(tag_articles(tagger, deduped), rules, AlertThrottle({})):
         _write(out, {
             "id": tagged.article.id, "title": tagged.article.title, "source": tagged.article.source,
             "published": tagged.article.published, "verdict": tagged.verdict.kind,
@@ -132,3 +122,26 @@ def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
                         "matched_entities": a.matched_entities} for a in raised],
         })
     return rejects.exit_code
+
+
+def judged_in_order(articles: list[CleanArticle], settings: Settings) -> list[DedupedArticle]:
+    """`articles` in publish-time order, each with the verdict of one in-memory dedup index over them."""
+    in_order = sorted(articles, key=lambda a: a.published or _EARLIEST)  # stable: undated ones keep their order
+    index = in_memory_index(settings)
+    return [DedupedArticle(article=a, verdict=index.judge(a)) for a in in_order]
+
+
+def raised_alerts(tagged: Iterable[TaggedArticle], rules: RuleSet, throttle: AlertThrottle | None,
+                  ) -> Iterator[tuple[TaggedArticle, list[Alert]]]:
+    """Each article with the alerts that reach the output: each idempotency key once, then only those the rules'
+    cooldowns and throttles admit over article time (`throttle`; None admits all, to count what they hold back)."""
+    ledger, stories = AlertLedger({}), StoryFacts({})
+    rule_by_id = {rule.id: rule for rule in rules}
+    for article in tagged:
+        at = article_time(article.article).timestamp()
+        raised = [a for a in alerts_for(article, rules, stories, now=time.time())
+                  if ledger.pending(a, [OUTPUT])
+                  and (throttle is None or throttle.admit(a, rule_by_id[a.rule_id], at))]
+        for alert in raised:
+            ledger.mark_delivered(alert, OUTPUT, alert.created_at)
+        yield article, raised

@@ -251,7 +251,7 @@ def known_story(new_story: TaggedArticle) -> StoryFacts:
     ("Ko Min-jung said the two sides would talk.", ["Ko Min-jung"]),            # an entity the story never named
     ("Moon Jae-in will host Trump at the border.", []),                        # both named before
     ("More than 1,200 troops guard the border, 9,000 in all.", ["1200", "9000"]),
-    ("Trump said the DMZ was “a place of great symbolism and history.”", ["“a place of great symbolism and history.”"]),
+    ("Trump said the DMZ was “a place of great symbolism.”", ["“a place of great symbolism.”"]),
     ("Trump said he would “shake hands at the Demilitarized Zone.”", []),         # re-quoting what the story said
     (NOT_A_FACT, []),
 ])
