@@ -21,6 +21,7 @@ def create_app(settings: Settings, stage: str) -> faust.App:
         producer_max_batch_size=settings.producer_max_batch_bytes,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,
+        broker_commit_interval=settings.commit_interval,
         consumer_auto_offset_reset="earliest",
         web_bind=settings.web_host,
         web_host=advertised_host(settings.web_host),

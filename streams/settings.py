@@ -38,6 +38,9 @@ class Settings:
         "Use 65536 or more on a real Kafka cluster.")
     session_timeout: float = _setting(6.0, "Consumer group session timeout (s); short so workers join fast.")
     heartbeat_interval: float = _setting(1.0, "Consumer group heartbeat interval (s).")
+    commit_interval: float = _setting(
+        2.8, "Seconds between a worker's offset commits (Faust's default): what a crashed worker's replacement reads "
+        "again.")
     tag_batch_size: int = _setting(32, "Articles per `nlp.pipe` batch in the tag stage.")
     tag_batch_wait: float = _setting(0.05, "Longest wait (s) to fill a tag batch, so light traffic stays fast.")
     tag_remembered_paragraphs: int = _setting(
@@ -89,7 +92,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
-                    "producer_max_batch_bytes", "session_timeout", "heartbeat_interval", "webhook_timeout",
+                    "producer_max_batch_bytes", "session_timeout", "heartbeat_interval", "commit_interval",
+                    "webhook_timeout",
                     "story_window_hours", "dedup_retention_hours", "dedup_exact_retention_hours", "ingest_max_bytes",
                     "fetch_max_bytes", "fetch_timeout", "sse_heartbeat", "sse_buffer"]
         for name in positive:

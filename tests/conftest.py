@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,6 +77,13 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.3)
+
+
+def metric_value(port: int, series: str) -> float:
+    """A series' value (`name{labels}` as the page writes it) from a worker's live /metrics page; 0 when absent."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    line = next((line for line in text.splitlines() if line.startswith(series + " ")), None)
+    return float(line.split()[-1]) if line else 0.0
 
 
 def shared_data(relative: str) -> Path:

@@ -292,20 +292,22 @@ def test_a_development_needs_the_rules_least_new_facts(new_story: TaggedArticle,
                                                               "2 new facts: Ko Min-jung, Mohammed bin Salman")
 
 
-def test_the_ledger_keeps_what_each_sink_has(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
-    delivered: dict[str, float] = {}
-    ledger = AlertLedger(delivered)
+def test_the_ledger_keeps_what_each_sink_has(new_story: TaggedArticle) -> None:
+    marks: dict[str, dict[str, float | None]] = {}
+    ledger = AlertLedger(marks)
     rules = load_rules(EXAMPLE_RULES)
     [story] = alerts_for(new_story, rules, StoryFacts({}), now=10.0)
-    [fact] = alerts_for(development(bloomberg, UPDATE_FACTS), rules, StoryFacts({}), now=20.0)
     assert ledger.pending(story, ["topic", "webhook"]) == ["topic", "webhook"]
+    assert not ledger.attempting(story, "topic", 10.5)
     ledger.mark_delivered(story, "topic", 11.0)
+    assert not ledger.attempting(story, "webhook", 11.5)       # tried, then the worker crashed
     replay = alerts_for(new_story, rules, StoryFacts({}), now=30.0)[0]  # the same article again, after a crash
     assert ledger.pending(replay, ["topic", "webhook"]) == ["webhook"]
+    assert ledger.attempting(replay, "webhook", 30.5)           # a redelivery, with the same key
     ledger.mark_delivered(replay, "webhook", 31.0)
     assert ledger.pending(story, ["topic", "webhook"]) == []
-    assert ledger.pending(fact, ["topic"]) == ["topic"]
-    assert delivered == {f"{story.idempotency_key}:topic": 11.0, f"{story.idempotency_key}:webhook": 31.0}
+    assert marks == {f"{story.idempotency_key}:topic": {"attempted": 10.5, "delivered": 11.0},
+                     f"{story.idempotency_key}:webhook": {"attempted": 30.5, "delivered": 31.0}}
 
 
 def test_stories_older_than_the_retention_are_stale(new_story: TaggedArticle) -> None:

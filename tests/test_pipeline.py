@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from agents.ingest.producer import ingest_paths, kafka_producer
 from streams.settings import Settings
 from streams.topics import topic_name
+from tests.conftest import metric_value
 from tests.kafka_io import read_topic_sync
 from tests.sink_fixtures import SEED_ALERTS
 
@@ -98,7 +98,8 @@ def test_two_clean_workers_share_the_partitions(spawn_worker, pipeline_settings:
         for i in range(200)]))
     clean = read_topic_sync(pipeline_settings, "clean", 200, timeout=90)
     assert sorted(c["id"] for c in clean) == sorted(f"a{i}" for i in range(200))
-    handled = [metric_value(worker, 'wirewatch_articles_total{outcome="in",stage="clean"}') for worker in workers]
+    handled = [metric_value(worker_port(worker), 'wirewatch_articles_total{outcome="in",stage="clean"}')
+               for worker in workers]
     assert sum(handled) == 200 and all(count > 0 for count in handled), handled
 
 
@@ -112,13 +113,6 @@ async def produce_raw(settings: Settings, values: list[bytes]) -> None:
         await producer.flush()
     finally:
         await producer.stop()
-
-
-def metric_value(worker: subprocess.Popen[bytes], series: str) -> float:
-    """A series' value from a worker's live /metrics page."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{worker_port(worker)}/metrics", timeout=5).read().decode()
-    match = re.search(re.escape(series) + r" ([0-9.e+]+)", text)
-    return float(match.group(1)) if match else 0.0
 
 
 def worker_port(worker: subprocess.Popen[bytes]) -> int:

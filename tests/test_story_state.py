@@ -22,7 +22,7 @@ from streams.records import CleanArticle, DeadLetter, DedupVerdict, EntityMentio
 from streams.settings import Settings
 from streams.times import parse_time
 from streams.topics import key_partition
-from tests.conftest import stage_app, wait_for
+from tests.conftest import metric_value, stage_app, wait_for
 from tests.kafka_io import produce
 
 SUMMIT = "Kim Jong Un and Donald Trump meet at the DMZ"
@@ -232,7 +232,7 @@ def test_two_stories_workers_each_answer_for_every_story(spawn_worker, pipeline_
             status, state, _ = http_get(port, "/stories/" + urllib.parse.quote(story_id, safe=""))
             assert status == 200, (story_id, port, state)
             assert (state["story_id"], state["sources"], len(state["versions"])) == (story_id, ["Wire", "Other"], 2)
-    folded = [metric(port, 'wirewatch_articles_total{outcome="out",stage="stories"}') for port in ports]
+    folded = [metric_value(port, 'wirewatch_articles_total{outcome="out",stage="stories"}') for port in ports]
     assert sum(folded) == len(articles) and all(folded), folded
 
     for port in ports:
@@ -258,7 +258,3 @@ def test_two_stories_workers_each_answer_for_every_story(spawn_worker, pipeline_
     assert all(http_get(ports[0], "/stories/" + urllib.parse.quote(s, safe=""))[0] == 200 for s in story_ids)
 
 
-def metric(port: int, series: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    line = next((line for line in text.splitlines() if line.startswith(series + " ")), None)
-    return float(line.split()[-1]) if line else 0.0

@@ -18,7 +18,7 @@ import pytest
 from agents.ingest.producer import ingest_paths
 from agents.sinks.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from streams.settings import Settings
-from tests.conftest import wait_for
+from tests.conftest import metric_value, wait_for
 from tests.kafka_io import read_topic_sync
 from tests.sink_fixtures import SEED_ALERTS, SEED_TRIGGERS
 
@@ -196,3 +196,25 @@ def test_a_digest_rule_posts_its_alerts_as_one_message(spawn_worker, pipeline_se
     assert (digest["trigger"], digest["title"]) == ("digest", "2 alerts for korea-digest")
     assert sorted(digest["members"]) == sorted(a["idempotency_key"] for a in alerts)
     assert any(line.startswith("new development: ") for line in digest["new_sentences"])
+
+
+def test_an_alert_worker_killed_after_delivery_sends_nothing_twice_when_restarted(
+        spawn_worker, pipeline_settings: Settings, seed_paths, receiver) -> None:
+    hook = receiver([200])
+    never_commits = {"WIREWATCH_COMMIT_INTERVAL": "600"}  # so the restarted worker reads every article again
+    crashed = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url, **never_commits)
+    asyncio.run(ingest_paths(seed_paths, pipeline_settings))
+    wait_for(lambda: len(hook.snapshot()) >= SEED_ALERTS, 90, "the seed alerts at the webhook")
+    time.sleep(1)  # the ledger's changelog writes leave the producer
+    crashed.send_signal(signal.SIGKILL)
+    crashed.wait(timeout=10)
+
+    restarted = spawn_worker("alert", pipeline_settings, WIREWATCH_WEBHOOK_URL=hook.url,
+                             WIREWATCH_WEBHOOK_SECRET=SECRET, **never_commits)
+    wait_for(lambda: metric_value(restarted.web_port, 'wirewatch_articles_total{outcome="out",stage="alert"}') >= 3,
+             90, "the restarted worker handling the seeds' tagged articles again")
+    time.sleep(2)
+    assert Counter(r.key for r in hook.snapshot()) == {key: 1 for key in {r.key for r in hook.snapshot()}}
+    assert len(hook.snapshot()) == SEED_ALERTS
+    alerts = read_topic_sync(pipeline_settings, "alerts", SEED_ALERTS + 1, timeout=5)
+    assert len(alerts) == SEED_ALERTS  # the alerts topic did not get them twice either

@@ -68,8 +68,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         for story_id in stale_stories(own, newest, settings.dedup_retention_hours * 3600):
             stories.forget(story_id)
 
-    delivered = app.Table("alert-deliveries", default=None, partitions=settings.partitions, key_type=str,
-                          value_type=float)
+    delivered = app.Table("alert-deliveries", default=None, partitions=settings.partitions, key_type=str)
     # Delivery order: the alerts topic (the record every other channel can be replayed from), then these.
     stream = AlertStream(settings.sse_buffer)
     install_alert_stream(app, stream, settings.sse_heartbeat)
@@ -155,13 +154,21 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
             targets = sinks(rule)
             if rule.digest:
                 targets = [s for s in targets if s == "topic"] + (["digest"] if set(targets) - {"topic"} else [])
-            pending = ledger.pending(item, targets)
-            for sink in pending:
-                await _deliver(item, sink)
-                ledger.mark_delivered(item, sink, time.time())
-            if pending:
+            if await deliver_to(ledger, item, targets):
                 sent.append(item)
         return sent
+
+    async def deliver_to(ledger: AlertLedger, item: Alert, targets: list[str]) -> bool:
+        """`item` to each of `targets` the ledger says lacks it, attempt and delivery recorded; False if none did."""
+        pending = ledger.pending(item, targets)
+        for sink in pending:
+            if ledger.attempting(item, sink, time.time()):
+                ALERTS.labels(item.rule_id, sink, "redelivered").inc()
+                log.warning("redelivering an alert whose delivery was interrupted",
+                            extra={"rule": item.rule_id, "sink": sink, "key": item.idempotency_key[:12]})
+            await _deliver(item, sink)
+            ledger.mark_delivered(item, sink, time.time())
+        return bool(pending)
 
     waiting = app.Table("alert-digests", default=None, partitions=settings.partitions, key_type=str)
 
@@ -191,9 +198,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         sent = []
         for rule_id, summary in digests.due(live.by_id, time.time(), owned):
             if summary is not None:  # None: the rule is gone; its alerts are on the alerts topic
-                for sink in ledger.pending(summary, [s for s in sinks(live.by_id[rule_id]) if s != "topic"]):
-                    await _deliver(summary, sink)
-                    ledger.mark_delivered(summary, sink, time.time())
+                await deliver_to(ledger, summary, [s for s in sinks(live.by_id[rule_id]) if s != "topic"])
                 sent.append(summary)
             digests.sent(rule_id)
         return sent

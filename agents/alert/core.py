@@ -78,22 +78,31 @@ def idempotency_key(rule_id: str, story_id: str, development: str) -> str:
 class AlertLedger:
     """Which sinks each alert has reached: at-least-once per sink, and never again once a sink has it.
 
-    `delivered` maps "{idempotency key}:{sink}" → time; in production it is the alert agent's Faust table
-    (changelogged, so it survives restarts and rebalances), in tests a dict. A sink is marked only once it has the
-    alert, so a crash mid-delivery means the replay delivers again, with the same idempotency key for the receiver
-    to drop the repeat; a replay after delivery sends nothing.
+    `marks` maps "{idempotency key}:{sink}" → {"attempted": time, "delivered": time or None}; in production the alert
+    agent's Faust table (changelogged, so it survives restarts and rebalances), in tests a dict. The attempt is
+    written before the sink is tried and the delivery once it accepted, so after a crash mid-delivery the replay
+    knows it is a redelivery (same idempotency key, for the receiver to drop a repeat); a replay after delivery
+    sends nothing.
     """
 
-    def __init__(self, delivered: MutableMapping[str, float]) -> None:
-        self.delivered = delivered
+    def __init__(self, marks: MutableMapping[str, dict[str, float | None]]) -> None:
+        self.marks = marks
 
     def pending(self, alert: Alert, sinks: Iterable[str]) -> list[str]:
         """The sinks among `sinks` that do not have `alert` yet."""
-        return [sink for sink in sinks if f"{alert.idempotency_key}:{sink}" not in self.delivered]
+        return [sink for sink in sinks if not (self.marks.get(f"{alert.idempotency_key}:{sink}") or {}).get("delivered")]
+
+    def attempting(self, alert: Alert, sink: str, at: float) -> bool:
+        """Record that `sink` is about to be tried with `alert`; True when an earlier attempt was interrupted."""
+        key = f"{alert.idempotency_key}:{sink}"
+        interrupted = key in self.marks
+        self.marks[key] = {"attempted": at, "delivered": None}
+        return interrupted
 
     def mark_delivered(self, alert: Alert, sink: str, at: float) -> None:
         """Record that `sink` has `alert` (or, for a sink that gave up, that the dead-letter topic has it)."""
-        self.delivered[f"{alert.idempotency_key}:{sink}"] = at
+        key = f"{alert.idempotency_key}:{sink}"
+        self.marks[key] = {"attempted": (self.marks.get(key) or {}).get("attempted", at), "delivered": at}
 
 
 class AlertThrottle:
