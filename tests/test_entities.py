@@ -17,6 +17,7 @@ from agents.stories.core import story_state
 from streams.records import (CleanArticle, DeadLetter, DedupVerdict, EntityMention, EntitySighting, EntitySignal,
                              TaggedArticle)
 from streams.settings import Settings
+from streams.times import parse_time
 from tests.conftest import stage_app
 from tests.kafka_io import produce, read_topic_sync
 
@@ -120,12 +121,13 @@ async def test_the_stage_sends_sightings_by_entity_and_folds_them_into_its_table
 
 # ---- cross-story triggers ----
 
-SIGNAL_RULES = parse_rules(yaml.safe_load("""
+SIGNAL_RULES_YAML = """
 - {id: acme-surge, description: Acme surges, when: {entities: [Acme]}, triggers: [surge],
    surge: {factor: 3, min_mentions: 5}}
 - {id: pair, description: Acme meets Zeta, when: {entities: [Acme, {name: Zeta Bank, label: ORG}]},
    triggers: [first_co_mention], co_mention_window: 2d}
-"""))
+"""
+SIGNAL_RULES = parse_rules(yaml.safe_load(SIGNAL_RULES_YAML))
 
 
 def sighting_of(name: str, seen: str, mentions: int = 1, others: tuple[str, ...] = (), article_id: str = "a",
@@ -143,23 +145,52 @@ def fold_signals(items: list[EntitySighting]) -> list[EntitySignal]:
         previous = table.get(item.entity_id)
         entry = registry_entry(previous, item)
         if entry is not previous:
-            entry, new = signals(SIGNAL_RULES, entry, item)
+            entry, new = signals(SIGNAL_RULES, entry, item, None)  # no mention counts: surge is the agent's
             fired += new
         table[item.entity_id] = entry
     return fired
 
 
-def test_a_surge_fires_once_when_the_hour_reaches_factor_times_the_baseline() -> None:
+async def surges(items: list[EntitySighting], tmp_path: Path) -> list[EntitySignal]:
+    """What the entities agent fires on `items`, each sent as the sightings agent sends it (timestamp: its time)."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:" + SIGNAL_RULES_YAML)
+    app, topics, fold = stage_app("entities", Settings.from_env({}, rules_file=rules, rules_reload_seconds=0))
+    fired = topics.alert_signals.__aiter__()
+    async with fold.test_context() as registry:
+        for item in items:
+            await registry.put(item.dumps(), key=item.entity_id.encode(), timestamp=parse_time(item.seen).timestamp())
+    found = []
+    while True:
+        try:
+            found.append((await fired.get(timeout=0.5)).value)
+        except asyncio.TimeoutError:
+            return found
+
+
+async def test_a_surge_fires_once_when_the_trailing_hour_reaches_factor_times_the_baseline(tmp_path: Path) -> None:
     assert not SIGNAL_RULES.errors
-    baseline = [sighting_of("Acme", f"2019-06-{29 + (7 + h) // 24:02d}T{(7 + h) % 24:02d}:10:00Z", 2, article_id=f"b{h}")
-                for h in range(24)]  # 2 mentions an hour from 29 June 07:00 to 30 June 06:00
-    burst = [sighting_of("Acme", f"2019-06-30T07:0{n}:00Z", 2, article_id=f"n{n}") for n in range(6)]
-    fired = fold_signals(baseline + burst)
-    # The line is max(5, 3 × 2) = 6: reached by the third article of the hour (2 + 2 + 2), and only by it.
+    hours = [datetime(2019, 6, 29, 7, 10, tzinfo=timezone.utc) + timedelta(hours=h) for h in range(24)]
+    baseline = [sighting_of("Acme", f"{hour:%Y-%m-%dT%H:%M:%SZ}", 2, article_id=f"b{n}") for n, hour in enumerate(hours)]
+    # 2 mentions an hour from 29 June 07:10 to 30 June 06:10
+    burst = [sighting_of("Acme", f"2019-06-30T07:1{n}:00Z", 2, article_id=f"n{n}") for n in range(6)]
+    fired = await surges(baseline + burst, tmp_path)
+    # The hour ending 07:1x began at 06:20 and holds none of the baseline (06:10); the hours before hold 2 each. The
+    # line is max(5, 3 × 2) = 6: reached by the third article of the burst (2 + 2 + 2), and only by it.
     assert [(s.rule_id, s.article_id, s.trigger) for s in fired] == [("acme-surge", "n2", "surge")]
-    assert fired[0].development == "surge:org:acme:2019-06-30T07"
-    assert "6 mentions in the hour from 07:00 UTC" in fired[0].detail
-    assert fold_signals(burst[:2]) == []  # 4 mentions from nothing: under min_mentions
+    assert fired[0].development == "surge:org:acme:2019-06-30T06:20:00Z"
+    assert "6 mentions in the hour from 06:20 UTC, against a mean of 2.0 per hour" in fired[0].detail
+    assert await surges(burst[:2], tmp_path) == []  # 4 mentions from nothing: under min_mentions
+
+
+async def test_the_trailing_hour_slides_and_earlier_hours_leave_it(tmp_path: Path) -> None:
+    # 5 mentions each at 07:00 (over no baseline the line is min_mentions, 5: a surge), 07:55 (the hour from 07:00
+    # holds 10: no new crossing), 08:05 (the hour from 07:10 holds 10, not the first five; a clock hour would have
+    # started again at 5 and fired) and 09:00 (the hour from 08:10 starts empty: 5 crosses the line again).
+    times = ["2019-06-30T07:00:00Z", "2019-06-30T07:55:00Z", "2019-06-30T08:05:00Z", "2019-06-30T09:00:00Z"]
+    items = [sighting_of("Acme", seen, 5, article_id=f"a{n}") for n, seen in enumerate(times)]
+    fired = await surges(items, tmp_path)
+    assert [(s.article_id, s.development[-9:]) for s in fired] == [("a0", "06:10:00Z"), ("a3", "08:10:00Z")]
 
 
 def test_a_first_co_mention_fires_once_per_window_on_one_side_of_the_pair() -> None:

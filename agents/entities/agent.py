@@ -15,12 +15,14 @@ from faust.types import StreamT
 
 from agents.alert.live import install_live_rules
 from agents.entities.core import registry_entry, sightings
-from agents.entities.signals import signals
+from agents.entities.signals import signals, surge_watched
+from agents.entities.windows import count_mentions, mention_table
 from streams.deadletter import send_dead_letter
 from streams.metrics import ARTICLES, initialise_labels, stage_timer
 from streams.raw import decode_record
 from streams.records import DeadLetter, EntitySighting, TaggedArticle
 from streams.settings import Settings
+from streams.times import article_time
 from streams.topics import Topics
 
 STAGE = "entities"
@@ -32,6 +34,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     initialise_labels(STAGE)
     live = install_live_rules(app, topics, settings)  # for the rules' cross-story triggers (surge, co-mention)
     entries = app.Table("entities", default=None, partitions=settings.partitions, key_type=str)
+    mentions = mention_table(app, settings)  # counted only for the entities a surge rule watches
 
     @app.agent(topics.tagged, name="entity-sightings")
     async def split(stream: StreamT[bytes]) -> AsyncIterator[int | DeadLetter]:
@@ -41,8 +44,9 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 tagged = decode_record(event.value, TaggedArticle)
                 with stage_timer(STAGE):
                     found = sightings(tagged)
+                at = article_time(tagged.article).timestamp()  # the message's time: the mention windows' clock
                 for sighting in found:
-                    await topics.entity_sightings.send(key=sighting.entity_id.encode(), value=sighting)
+                    await topics.entity_sightings.send(key=sighting.entity_id.encode(), value=sighting, timestamp=at)
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
                 yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                 continue
@@ -57,7 +61,10 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 previous = entries.get(sighting.entity_id)
                 entry = registry_entry(previous, sighting)
                 if entry is not previous:  # newly counted (a re-delivered sighting fires nothing again)
-                    entry, fired = signals(live.current, entry, sighting)
+                    rules = live.current
+                    counts = (count_mentions(mentions, sighting, event.message.timestamp)
+                              if surge_watched(rules, sighting) else None)
+                    entry, fired = signals(rules, entry, sighting, counts)
                     for signal in fired:  # sent before the entry is written: a crash between re-sends, never loses
                         await topics.alert_signals.send(key=signal.story_id.encode(), value=signal)
                 entries[sighting.entity_id] = entry
