@@ -221,17 +221,22 @@ def test_cross_story_triggers_need_watched_entities() -> None:
 
 
 @pytest.mark.integration
-def test_entities_and_alert_workers_raise_a_first_co_mention_once(spawn_worker, pipeline_settings: Settings,
-                                                                  tmp_path: Path) -> None:
+def test_entities_and_alert_workers_raise_a_first_co_mention_and_a_surge_once(
+        spawn_worker, pipeline_settings: Settings, tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n- {id: summit, description: Moon meets Kim, when: {entities: [Moon Jae-in, Kim Jong Un]},"
-                     " triggers: [first_co_mention], channels: [topic]}\n", encoding="utf-8")
+                     " triggers: [first_co_mention], channels: [topic]}\n"
+                     "- {id: kim-surge, description: Kim surges, when: {entities: [Kim Jong Un]}, triggers: [surge],"
+                     " surge: {min_mentions: 1}, channels: [topic]}\n", encoding="utf-8")
     settings = Settings.from_env({}, **{**pipeline_settings.__dict__, "rules_file": rules})
     spawn_worker("entities", settings)
     spawn_worker("alert", settings)
     stories = [article("a1"), article("b1", story="b1", title="Moon and Kim again")]
     asyncio.run(produce(settings, "tagged", [(t.verdict.story_id.encode(), t.dumps()) for t in stories]))
-    [alert] = read_topic_sync(settings, "alerts", 1, timeout=90)
-    assert (alert["rule_id"], alert["trigger"], alert["article_id"]) == ("summit", "first_co_mention", "a1")
-    assert set(alert["matched_entities"]) == {"Moon Jae-in", "Kim Jong Un"}
-    assert read_topic_sync(settings, "alerts", 2, timeout=10) == [alert]  # the second article: within the window
+    alerts = read_topic_sync(settings, "alerts", 2, timeout=90)
+    assert sorted((a["rule_id"], a["trigger"], a["article_id"]) for a in alerts) == [
+        ("kim-surge", "surge", "a1"), ("summit", "first_co_mention", "a1")]  # the surge: from the windowed table
+    co_mention = next(a for a in alerts if a["rule_id"] == "summit")
+    assert set(co_mention["matched_entities"]) == {"Moon Jae-in", "Kim Jong Un"}
+    # The second article: within the pair's window, and its hour already over the surge line.
+    assert len(read_topic_sync(settings, "alerts", 3, timeout=10)) == 2
