@@ -193,6 +193,7 @@ class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
     matched_keywords: list[str] = []
     new_sentences: list[str] = []   # new_development: the added sentences that carry new facts
     new_facts: list[str] = []       # new_development: the entities, numbers and “quotations” the story lacked
+    story_links: list[str] = []     # links to the story's other articles, the newest first
     created_at: float = 0.0         # unix seconds
     ingested_at: float = 0.0
     detail: str = ""                # why now, for people: the new facts, or why a surge / first co-mention fired

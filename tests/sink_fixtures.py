@@ -27,7 +27,7 @@ SEED_ALERTS = len(SEED_TRIGGERS)
 
 
 def full_alert(**changes: object) -> Alert:
-    """A new-development alert with entities, keywords, five new sentences and a link."""
+    """A new-development alert with entities, keywords, five new sentences, its link and its story's earlier one."""
     fields: dict[str, object] = dict(
         idempotency_key="9e2b" * 16, rule_id="korea-summit", description="Kim Jong Un or North Korea in the news",
         trigger="new_development", story_id="story-dmz", article_id="bloomberg-v2",
@@ -39,6 +39,7 @@ def full_alert(**changes: object) -> Alert:
                        "\"We'll see,\" Trump said of the offer.",
                        "The meeting would be their third in 12 months.",
                        "Kim's sister, Kim Yo Jong, attended the talks."],
+        story_links=["https://www.bloomberg.com/news/articles/2019-06-29/trump-kim-v1"],
         created_at=1561800001.0, ingested_at=1561800000.0)
     fields.update(changes)
     return Alert(**fields)

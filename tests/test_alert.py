@@ -264,6 +264,14 @@ def test_facts_are_new_only_when_the_story_lacked_them(new_story: TaggedArticle,
     assert found.sentences == ((sentence,) if new else ())
 
 
+def test_an_alert_links_to_the_storys_other_articles(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
+    sentence = "Ko Min-jung said there were 1,200 troops and 900 guards."
+    update = development(bloomberg.derive(paragraphs=[*bloomberg.paragraphs, sentence]), [sentence])
+    update = update.derive(article=update.article.derive(url="https://news.example/bloomberg-v2"))
+    [alert] = alerts_for(update, load_rules(EXAMPLE_RULES), known_story(new_story), now=1.0)
+    assert alert.story_links == ["https://news.example/bloomberg-v1"]
+
+
 def test_a_surname_of_a_known_name_is_not_new(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
     stories = known_story(new_story)
     update = development(bloomberg, ["Moon greeted the visitors."])

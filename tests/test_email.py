@@ -65,6 +65,7 @@ async def test_the_message_explains_the_alert_and_carries_its_key(smtp_server) -
     assert "  entities: Kim Jong Un, North Korea\n  keywords: summit, DMZ\n" in body
     assert "What is new (5 sentences):\n  - Trump said he would be comfortable crossing into North Korea.\n" in body
     assert "  - Kim's sister, Kim Yo Jong, attended the talks.\n" in body
+    assert "Earlier in this story:\n  https://www.bloomberg.com/news/articles/2019-06-29/trump-kim-v1\n" in body
     assert "Story: story-dmz\n" in body and f"Idempotency key: {alert.idempotency_key}\n" in body
 
 

@@ -60,6 +60,7 @@ async def test_the_post_is_a_slack_message_with_an_idempotency_key_and_no_signat
     assert "> Trump said he would be comfortable crossing into North Korea." in shown
     assert "> \"We'll see,\" Trump said of the offer." in shown
     assert "The meeting would be their third" not in shown and "_(+2 more)_" in shown
+    assert "· <https://www.bloomberg.com/news/articles/2019-06-29/trump-kim-v1|earlier 1>" in shown
     assert "story `story-dmz` · article `bloomberg-v2`" in shown
 
 

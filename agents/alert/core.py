@@ -26,6 +26,7 @@ def alerts_for(article: TaggedArticle, rules: RuleSet, stories: StoryFacts, *, n
     else:
         return []
     view = ArticleView(article)
+    links = stories.earlier_links(verdict.story_id, article.article.url)
     alerts: list[Alert] = []
     for rule in rules.candidates(view):
         if trigger not in rule.triggers or facts < (rule.min_new_facts if trigger == "new_development" else 0):
@@ -48,6 +49,7 @@ def alerts_for(article: TaggedArticle, rules: RuleSet, stories: StoryFacts, *, n
             matched_keywords=list(match.matched_keywords),
             new_sentences=list(development.sentences),
             new_facts=[str(fact) for fact in development.facts],
+            story_links=links,
             detail=development.summary() if facts else "",
             created_at=now,
             ingested_at=article.article.ingested_at,

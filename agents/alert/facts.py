@@ -26,6 +26,7 @@ MIN_QUOTE_WORDS = 3
 QUOTE_CARRIED = 0.5          # a quotation more than half of whose content words the story has is not new
 STORY_WORDS_KEPT = 20_000    # content words remembered per story (about 8 bytes each); the first ones stay
 DECISIONS_KEPT = 64          # per story, the latest articles' decisions, so a replay decides the same
+LINKS_KEPT = 10              # per story, the links of its latest articles, for alerts to point back to
 
 _QUOTATION = re.compile(r"[\"“„«]([^\"“”„«»]+)[\"”»]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -77,7 +78,7 @@ class StoryFacts:
     def development(self, article: TaggedArticle) -> Development:
         """The new facts of `article`'s added sentences (none for a new story or a duplicate); folds it in."""
         story_id, article_id = article.verdict.story_id, article.article.id
-        entry = self.stories.get(story_id) or {"entities": [], "numbers": [], "words": "", "decided": {}}
+        entry = self.stories.get(story_id) or {"entities": [], "numbers": [], "words": "", "links": [], "decided": {}}
         decided = entry["decided"].get(article_id)
         if decided is not None:
             return _replayed(decided, article.verdict.added_sentences)
@@ -88,6 +89,11 @@ class StoryFacts:
             found = new_facts(article, entry)
         self.stories[story_id] = _folded(entry, article, found)
         return found
+
+    def earlier_links(self, story_id: str, article_url: str | None) -> list[str]:
+        """Links to the story's other articles, the newest first: where a reader catches up on it."""
+        links = (self.stories.get(story_id) or {}).get("links", [])
+        return [url for url in reversed(links) if url != article_url]
 
     def forget(self, story_id: str) -> None:
         """Drop a story whose articles dedup no longer links to (see the alert agent's expiry)."""
@@ -143,7 +149,9 @@ def _folded(entry: dict[str, Any], article: TaggedArticle, found: Development) -
     decision = {"facts": [[fact.kind, fact.text] for fact in found.facts],
                 "sentences": [added.index(sentence) for sentence in found.sentences]}
     decided = {**entry["decided"], article.article.id: decision}
-    return {"entities": entities, "numbers": numbers, "words": pack_hashes(words),
+    url = article.article.url
+    links = [link for link in entry.get("links", []) if link != url] + ([url] if url else [])
+    return {"entities": entities, "numbers": numbers, "words": pack_hashes(words), "links": links[-LINKS_KEPT:],
             "decided": dict(list(decided.items())[-DECISIONS_KEPT:]), "seen": article_time(article.article).timestamp()}
 
 

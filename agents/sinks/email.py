@@ -65,6 +65,8 @@ def alert_text(alert: Alert) -> str:
         lines += [f"  - {visible(sentence)}" for sentence in alert.new_sentences[:MAX_SENTENCES]]
         if len(alert.new_sentences) > MAX_SENTENCES:
             lines.append(f"  (+{len(alert.new_sentences) - MAX_SENTENCES} more)")
+    if alert.story_links:
+        lines += ["", "Earlier in this story:", *(f"  {visible(url)}" for url in alert.story_links)]
     lines += ["", f"Story: {visible(alert.story_id)}", f"Article: {visible(alert.article_id)}",
               f"Idempotency key: {alert.idempotency_key}"]
     return "\n".join(lines) + "\n"

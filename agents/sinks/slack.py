@@ -48,8 +48,10 @@ def slack_message(alert: Alert) -> dict[str, Any]:
         quoted = [f"> {_escape(shorten(s, SENTENCE_WIDTH))}" for s in alert.new_sentences[:MAX_SENTENCES]]
         more = len(alert.new_sentences) - MAX_SENTENCES
         blocks.append(_section("*New*\n" + "\n".join(quoted) + (f"\n_(+{more} more)_" if more > 0 else "")))
+    earlier = [_link(f"earlier {n}", url) for n, url in enumerate(alert.story_links[:MAX_SENTENCES], start=1)]
     blocks.append({"type": "context", "elements": [
-        _mrkdwn(f"story {_code(alert.story_id)} · article {_code(alert.article_id)}")]})
+        _mrkdwn(f"story {_code(alert.story_id)} · article {_code(alert.article_id)}"
+                + "".join(f" · {link}" for link in earlier))]})
     return {"text": f"[wirewatch] {_escape(alert.rule_id)}: {title}", "blocks": blocks}
 
 
