@@ -21,12 +21,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from agents.admin import create_topics
 from agents.clean.core import clean_article
@@ -42,6 +44,7 @@ STAGES = ("clean", "dedup", "tag", "alert")
 WARMUP_ID = "warmup"
 WARMUP = {"id": WARMUP_ID, "title": "Benchmark warm-up", "source": "wirewatch-benchmark", "date": "1987-01-01",
           "text": "LONDON, Jan 1 - The warm-up wire checks that every stage of the pipeline has joined its group."}
+WORKER_LAUNCHER = ("-m", "agents.cli")
 TIMEOUT = 600.0  # seconds for any one wait (workers join in about 5 s; tag loads spaCy first)
 
 
@@ -54,19 +57,22 @@ class Worker:
     port: int
     log_path: Path
 
-    def metrics(self) -> tuple[float, float]:
-        """(seconds spent in the stage, articles in) so far, from the worker's `/metrics`."""
+    def samples(self) -> list[Sample]:
+        """Every sample on the worker's `/metrics` page now."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
             text = response.read().decode()
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+    def metrics(self) -> tuple[float, float]:
+        """(seconds spent in the stage, articles in) so far, from the worker's `/metrics`."""
         busy = count = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.labels.get("stage") != self.stage:
-                    continue
-                if sample.name == "wirewatch_stage_seconds_sum":
-                    busy = sample.value
-                elif sample.name == "wirewatch_articles_total" and sample.labels.get("outcome") == "in":
-                    count = sample.value
+        for sample in self.samples():
+            if sample.labels.get("stage") != self.stage:
+                continue
+            if sample.name == "wirewatch_stage_seconds_sum":
+                busy = sample.value
+            elif sample.name == "wirewatch_articles_total" and sample.labels.get("outcome") == "in":
+                count = sample.value
         return busy, count
 
     def peak_rss_mib(self) -> float:
@@ -77,15 +83,19 @@ class Worker:
         raise RuntimeError(f"no VmHWM for {self.stage} worker (pid {self.process.pid})")
 
 
-def spawn(stage: str, settings: Settings, logs: Path) -> Worker:
-    """Start `wirewatch worker STAGE` with the settings as `WIREWATCH_*` variables, as the integration tests do."""
+def spawn(stage: str, settings: Settings, logs: Path, launcher: Sequence[str] = WORKER_LAUNCHER) -> Worker:
+    """Start `wirewatch worker STAGE` with the settings as `WIREWATCH_*` variables, as the integration tests do.
+
+    `launcher`: the Python arguments before `worker STAGE`; a benchmark may name a module that adjusts the worker
+    before it hands over to `agents.cli` (`benchmarks.fetch_wait`).
+    """
     environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in settings.__dict__.items()})
     port = free_port()
     environ[f"{ENV_PREFIX}WEB_PORT"] = str(port)
     log_path = logs / f"{stage}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO, env=environ,
+        process = subprocess.Popen([sys.executable, *launcher, "worker", stage], cwd=REPO, env=environ,
                                    stdout=log, stderr=subprocess.STDOUT)
     return Worker(stage, process, port, log_path)
 
@@ -197,14 +207,19 @@ async def one_run(wires: Path, expected: int, logs: Path) -> dict[str, float]:
     return row
 
 
+def clean_count(raws: list[dict]) -> int:
+    """How many clean articles the clean stage makes of these raw wires: what the later stages will see."""
+    max_bytes = Settings.from_env().max_article_bytes
+    return sum(len(clean_article(raw_from_mapping(r, max_bytes=max_bytes))) for r in raws)
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--articles", type=int, default=1000)
     options.add_argument("--runs", type=int, default=3)
     args = options.parse_args()
     raws = reuters_raw(args.articles)  # exits with a clear message when the data set is absent
-    max_bytes = Settings.from_env().max_article_bytes
-    expected = sum(len(clean_article(raw_from_mapping(r, max_bytes=max_bytes))) for r in raws)
+    expected = clean_count(raws)
     work = Path(tempfile.mkdtemp(prefix="wirewatch-pipeline-bench-"))
     wires = work / "reuters.jsonl"
     wires.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in raws))
