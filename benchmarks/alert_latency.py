@@ -1,6 +1,6 @@
 """End-to-end latency from ingest to an alert delivered to a real webhook, under a steady replay of Reuters wires.
 
-    .venv/bin/python -m benchmarks.alert_latency [--articles 300] [--rate 5] [--runs 3] [--fetch-wait-ms MS]
+    .venv/bin/python -m benchmarks.alert_latency [--articles 300] [--rate 5] [--runs 3] [--fetch-wait-ms MS ...]
 
 Each run starts an embedded broker, a webhook receiver in this process (aiohttp on loopback; it checks every
 request's HMAC signature) and the four stage workers as their own processes (`pipeline_throughput.spawn`) on a fresh
@@ -17,9 +17,9 @@ the clean, deduped, tagged and alerts topics are read with a 10 ms fetch wait.
 - hop medians, over the alerts: ingest → clean topic → deduped → tagged → alerts topic → webhook;
 - CPU ms/article: the workers' and the broker's CPU time over the replay, per wire sent.
 
-`--fetch-wait-ms` runs the workers through `benchmarks.fetch_wait`, which overrides the fetch wait faust-streaming
-hard-codes (1,500 ms): the broker holds a fetch that finds no records for the whole wait, so each hop between
-stages waits for the end of the consumer's current fetch. A rate above the pipeline's capacity (about 35 wires/s,
+`--fetch-wait-ms` gives the workers' `WIREWATCH_FETCH_WAIT_MS` (several values: a set of runs each, in one
+report): the broker holds a fetch that finds no records for the whole wait, so each hop between stages waits for
+the end of the consumer's current fetch. A rate above the pipeline's capacity (about 35 wires/s,
 `benchmarks.pipeline_throughput`) measures queueing instead of latency.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ from agents.embedded_broker import EmbeddedBroker, free_port
 from agents.ingest.producer import ingest_paths, kafka_producer
 from agents.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from benchmarks.dedup_stage import cpu_seconds
-from benchmarks.pipeline_throughput import (STAGES, WARMUP, WORKER_LAUNCHER, Worker, check_alive, clean_count, spawn,
+from benchmarks.pipeline_throughput import (STAGES, WARMUP, Worker, check_alive, clean_count, spawn,
                                             stop, wait_for_alert)
 from benchmarks.reuters import reuters_raw
 from benchmarks.tag_stage import READ_WAIT_MS
@@ -236,7 +236,7 @@ def figures(receiver: WebhookReceiver, arrivals: TopicArrivals, sent: list[float
 
 
 async def one_run(raws: list[dict[str, Any]], expected: int, rules_file: Path, rate: float,
-                  launcher: Sequence[str], logs: Path) -> dict[str, float]:
+                  fetch_wait_ms: int, logs: Path) -> dict[str, float]:
     """Start everything, warm up, replay at `rate`, wait until every alert is in; the run's figures by row name."""
     logs.mkdir(parents=True)
     receiver = WebhookReceiver(secrets.token_hex(16))
@@ -244,9 +244,9 @@ async def one_run(raws: list[dict[str, Any]], expected: int, rules_file: Path, r
         with EmbeddedBroker(log_path=logs / "broker.log") as broker:
             settings = Settings.from_env({}, broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
                                          data_dir=logs / "data", rules_file=rules_file, webhook_url=url,
-                                         webhook_secret=receiver.secret)
+                                         webhook_secret=receiver.secret, fetch_wait_ms=fetch_wait_ms)
             await create_topics(settings)
-            workers = [spawn(stage, settings, logs, launcher) for stage in STAGES]
+            workers = [spawn(stage, settings, logs) for stage in STAGES]
             arrivals = TopicArrivals(settings)
             await arrivals.consumer.start()
             following = asyncio.create_task(arrivals.follow())
@@ -278,25 +278,24 @@ def main() -> None:
     options.add_argument("--articles", type=int, default=300)
     options.add_argument("--rate", type=float, default=5.0, help="wires sent per second; 0 sends them at once")
     options.add_argument("--runs", type=int, default=3)
-    options.add_argument("--fetch-wait-ms", type=int, help="the workers' consumer fetch wait (faust-streaming: 1500)")
+    options.add_argument("--fetch-wait-ms", type=int, nargs="+", default=[Settings.from_env().fetch_wait_ms],
+                         help="the workers' WIREWATCH_FETCH_WAIT_MS; several values are measured one after another")
     args = options.parse_args()
     raws = reuters_raw(args.articles)  # exits with a clear message when the data set is absent
     expected = clean_count(raws)
     work = Path(tempfile.mkdtemp(prefix="wirewatch-alert-latency-bench-"))
     rules_file = work / "rules.yaml"
     rules_file.write_text(yaml.safe_dump({"rules": BENCH_RULES}, sort_keys=False))
-    launcher = WORKER_LAUNCHER if args.fetch_wait_ms is None else ("-m", "benchmarks.fetch_wait",
-                                                                    str(args.fetch_wait_ms))
-    rows = [asyncio.run(one_run(raws, expected, rules_file, args.rate, launcher, work / f"run{i + 1}"))
-            for i in range(args.runs)]
-    wait = "faust-streaming's 1500" if args.fetch_wait_ms is None else str(args.fetch_wait_ms)
-    print(f"Reuters-21578, first {len(raws)} wires by date ({expected} clean articles) at {args.rate:g}/s, "
-          f"{len(BENCH_RULES) - 1} rules to topic + webhook, embedded broker, 4 stage workers, worker fetch wait "
-          f"{wait} ms, {os.cpu_count()} CPUs; logs in {work}")
-    print(f"  {'':36}" + "".join(f"{'run ' + str(i + 1):>9}" for i in range(len(rows))) + f"{'median':>9}")
-    for name in rows[0]:
-        values = [row.get(name, float("nan")) for row in rows]
-        print(f"  {name:36}" + "".join(f"{v:9.1f}" for v in values) + f"{statistics.median(values):9.1f}")
+    for wait in args.fetch_wait_ms:
+        rows = [asyncio.run(one_run(raws, expected, rules_file, args.rate, wait, work / f"wait{wait}-run{i + 1}"))
+                for i in range(args.runs)]
+        print(f"Reuters-21578, first {len(raws)} wires by date ({expected} clean articles) at {args.rate:g}/s, "
+              f"{len(BENCH_RULES) - 1} rules to topic + webhook, embedded broker, 4 stage workers, "
+              f"WIREWATCH_FETCH_WAIT_MS={wait}, {os.cpu_count()} CPUs; logs in {work}")
+        print(f"  {'':36}" + "".join(f"{'run ' + str(i + 1):>9}" for i in range(len(rows))) + f"{'median':>9}")
+        for name in rows[0]:
+            values = [row.get(name, float("nan")) for row in rows]
+            print(f"  {name:36}" + "".join(f"{v:9.1f}" for v in values) + f"{statistics.median(values):9.1f}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +43,6 @@ STAGES = ("clean", "dedup", "tag", "alert")
 WARMUP_ID = "warmup"
 WARMUP = {"id": WARMUP_ID, "title": "Benchmark warm-up", "source": "wirewatch-benchmark", "date": "1987-01-01",
           "text": "LONDON, Jan 1 - The warm-up wire checks that every stage of the pipeline has joined its group."}
-WORKER_LAUNCHER = ("-m", "agents.cli")
 TIMEOUT = 600.0  # seconds for any one wait (workers join in about 5 s; tag loads spaCy first)
 
 
@@ -83,19 +81,15 @@ class Worker:
         raise RuntimeError(f"no VmHWM for {self.stage} worker (pid {self.process.pid})")
 
 
-def spawn(stage: str, settings: Settings, logs: Path, launcher: Sequence[str] = WORKER_LAUNCHER) -> Worker:
-    """Start `wirewatch worker STAGE` with the settings as `WIREWATCH_*` variables, as the integration tests do.
-
-    `launcher`: the Python arguments before `worker STAGE`; a benchmark may name a module that adjusts the worker
-    before it hands over to `agents.cli` (`benchmarks.fetch_wait`).
-    """
+def spawn(stage: str, settings: Settings, logs: Path) -> Worker:
+    """Start `wirewatch worker STAGE` with the settings as `WIREWATCH_*` variables, as the integration tests do."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in settings.__dict__.items()})
     port = free_port()
     environ[f"{ENV_PREFIX}WEB_PORT"] = str(port)
     log_path = logs / f"{stage}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, *launcher, "worker", stage], cwd=REPO, env=environ,
+        process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO, env=environ,
                                    stdout=log, stderr=subprocess.STDOUT)
     return Worker(stage, process, port, log_path)
 

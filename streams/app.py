@@ -6,6 +6,7 @@ import socket
 import faust
 from faust.web import Request, Response, View
 
+from streams.consumer import transport_class
 from streams.metrics import exposition
 from streams.settings import Settings
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings, stage: str) -> faust.App:
         web_enabled=True,
         datadir=str(settings.data_dir / "faust" / stage),
     )
+    app.transport = transport_class(settings.fetch_wait_ms)(app.conf.broker_consumer, app)
 
     @app.page("/metrics")
     class Metrics(View):

@@ -18,7 +18,7 @@ ENTITIES = Counter("wirewatch_entities_total", "Entity mentions tagged, by label
 ALERTS = Counter("wirewatch_alerts_total", "Alerts delivered, by rule id and sink.", ["rule", "sink", "outcome"])
 DEAD_LETTERS = Counter("wirewatch_dead_letters_total", "Inputs sent to the dead-letter topic.", ["stage", "reason"])
 END_TO_END_SECONDS = Histogram(
-    "wirewatch_end_to_end_seconds", "Time from ingest to an alert being raised.",
+    "wirewatch_end_to_end_seconds", "Time from ingest to an alert on the alerts topic (the broker has it).",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
 
 

@@ -40,9 +40,12 @@ def test_seeds_through_four_worker_processes(spawn_worker, pipeline_settings: Se
                                              tmp_path: Path) -> None:
     start_pipeline(spawn_worker, pipeline_settings)
     asyncio.run(ingest_paths(seed_paths, pipeline_settings))
+    read_topic_sync(pipeline_settings, "tagged", 3, timeout=90)
+    asyncio.run(ingest_paths(seed_paths[1:], pipeline_settings))  # the other outlet's copy again: a duplicate
 
-    tagged = read_topic_sync(pipeline_settings, "tagged", 3, timeout=90)
-    assert [t["verdict"]["kind"] for t in tagged] == ["new", "update", "same_story"]
+    tagged = read_topic_sync(pipeline_settings, "tagged", 4, timeout=60)
+    assert [t["verdict"]["kind"] for t in tagged] == ["new", "update", "same_story", "duplicate"]
+    tagged = tagged[:3]
     new, update, same = tagged
     assert update["verdict"]["matched_id"] == new["article"]["id"]
     assert {t["verdict"]["story_id"] for t in tagged} == {new["article"]["id"]}
@@ -55,7 +58,8 @@ def test_seeds_through_four_worker_processes(spawn_worker, pipeline_settings: Se
     assert all("Donald Trump" in {e["canonical"] for e in t["entities"]} for t in tagged)  # never a bare "Trump"
 
     # Alerts are keyed by idempotency key, so their order across partitions is not the articles' order.
-    # The other outlet's copy adds two names (Xi, China): fewer new facts than a development needs, so no alert.
+    # The other outlet's copy adds two names (Xi, China): fewer new facts than a development needs, so no alert;
+    # nor does the duplicate.
     alerts = read_topic_sync(pipeline_settings, "alerts", SEED_ALERTS + 1, timeout=15)
     assert sorted((a["rule_id"], a["trigger"], a["verdict"]) for a in alerts) == [
         ("korea-summit", "new_development", "update"), ("korea-summit", "new_story", "new")]
