@@ -18,14 +18,14 @@ def alerts_for(article: TaggedArticle, rules: RuleSet, stories: StoryFacts, *, n
     Every article goes through `stories` (what its story already told), whether or not a rule matches it.
     """
     verdict = article.verdict
-    development = stories.development(article)
+    view = ArticleView(article)
+    development = stories.development(article, view.positions.keys())
     if verdict.kind == "new":
         trigger, key, facts = "new_story", "new_story", 0
     elif development.facts:
         trigger, key, facts = "new_development", development_key(development.sentences), len(development.facts)
     else:
         return []
-    view = ArticleView(article)
     links = stories.earlier_links(verdict.story_id, article.article.url)
     alerts: list[Alert] = []
     for rule in rules.candidates(view):

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from agents.alert.conditions import phrase_words
 from agents.dedup.sentences import pack_hashes, unpack_hashes
-from agents.dedup.signatures import words_of
 from streams.records import TaggedArticle
 from streams.times import article_time
 
@@ -75,8 +75,11 @@ class StoryFacts:
     def __init__(self, stories: MutableMapping[str, dict[str, Any]]) -> None:
         self.stories = stories
 
-    def development(self, article: TaggedArticle) -> Development:
-        """The new facts of `article`'s added sentences (none for a new story or a duplicate); folds it in."""
+    def development(self, article: TaggedArticle, words: Collection[str] | None = None) -> Development:
+        """The new facts of `article`'s added sentences (none for a new story or a duplicate); folds it in.
+
+        `words`: the article's distinct words (`phrase_words` of its text), when the caller has them already.
+        """
         story_id, article_id = article.verdict.story_id, article.article.id
         entry = self.stories.get(story_id) or {"entities": [], "numbers": [], "words": "", "links": [], "decided": {}}
         decided = entry["decided"].get(article_id)
@@ -87,7 +90,8 @@ class StoryFacts:
         found = NOTHING_NEW
         if article.verdict.kind in ("update", "same_story"):
             found = new_facts(article, entry)
-        self.stories[story_id] = _folded(entry, article, found)
+        distinct = words if words is not None else set(phrase_words(article.article.full_text))
+        self.stories[story_id] = _folded(entry, article, found, distinct)
         return found
 
     def earlier_links(self, story_id: str, article_url: str | None) -> list[str]:
@@ -116,7 +120,7 @@ def new_facts(article: TaggedArticle, entry: dict[str, Any]) -> Development:
                 continue
             found.append(Fact("entity", mention.canonical))
         for quotation in _QUOTATION.findall(sentence):
-            words = content_word_hashes(quotation)
+            words = content_word_hashes(set(phrase_words(quotation)))
             if len(words) >= MIN_QUOTE_WORDS and len(words & known_words) <= QUOTE_CARRIED * len(words):
                 found.append(Fact("quote", " ".join(quotation.split())))
         if found:
@@ -130,28 +134,30 @@ def numbers_in(text: str) -> list[str]:
     return [number.replace(",", "").rstrip(".") for number in _NUMBER.findall(text)]
 
 
-def content_word_hashes(text: str) -> set[int]:
-    """crc32 of the text's words without the commonest function words: what a re-wording keeps."""
-    return {zlib.crc32(word.encode()) for word in words_of(text) if word not in _STOPWORDS}
+def content_word_hashes(words: Collection[str]) -> set[int]:
+    """crc32 of distinct words without the commonest function words: what a re-wording keeps."""
+    crc32 = zlib.crc32
+    return {crc32(word.encode()) for word in set(words) - _STOPWORDS}
 
 
 def _names(sentence: str, written: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(written)}(?!\w)", sentence) is not None
 
 
-def _folded(entry: dict[str, Any], article: TaggedArticle, found: Development) -> dict[str, Any]:
+def _folded(entry: dict[str, Any], article: TaggedArticle, found: Development, words: Collection[str],
+            ) -> dict[str, Any]:
     text = article.article.full_text
     entities = list(dict.fromkeys([*entry["entities"], *(m.canonical.casefold() for m in article.entities)]))
     numbers = list(dict.fromkeys([*entry["numbers"], *numbers_in(text)]))
-    words = unpack_hashes(entry["words"]) if entry["words"] else []
-    words = list(dict.fromkeys([*words, *sorted(content_word_hashes(text))]))[:STORY_WORDS_KEPT]
+    known = unpack_hashes(entry["words"]) if entry["words"] else []
+    known = list(dict.fromkeys([*known, *sorted(content_word_hashes(words))]))[:STORY_WORDS_KEPT]
     added = article.verdict.added_sentences
     decision = {"facts": [[fact.kind, fact.text] for fact in found.facts],
                 "sentences": [added.index(sentence) for sentence in found.sentences]}
     decided = {**entry["decided"], article.article.id: decision}
     url = article.article.url
     links = [link for link in entry.get("links", []) if link != url] + ([url] if url else [])
-    return {"entities": entities, "numbers": numbers, "words": pack_hashes(words), "links": links[-LINKS_KEPT:],
+    return {"entities": entities, "numbers": numbers, "words": pack_hashes(known), "links": links[-LINKS_KEPT:],
             "decided": dict(list(decided.items())[-DECISIONS_KEPT:]), "seen": article_time(article.article).timestamp()}
 
 
