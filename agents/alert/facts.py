@@ -24,7 +24,7 @@ from streams.times import article_time
 
 MIN_QUOTE_WORDS = 3
 QUOTE_CARRIED = 0.5          # a quotation more than half of whose content words the story has is not new
-STORY_WORDS_KEPT = 20_000    # content words remembered per story (about 8 bytes each); the first ones stay
+STORY_WORDS_KEPT = 20_000    # content words, and numbers, and entities, remembered per story; the first ones stay
 DECISIONS_KEPT = 64          # per story, the latest articles' decisions, so a replay decides the same
 LINKS_KEPT = 10              # per story, the links of its latest articles, for alerts to point back to
 
@@ -120,7 +120,7 @@ def new_facts(article: TaggedArticle, entry: dict[str, Any]) -> Development:
                 continue
             found.append(Fact("entity", mention.canonical))
         for quotation in _QUOTATION.findall(sentence):
-            words = content_word_hashes(set(phrase_words(quotation)))
+            words = content_word_hashes(phrase_words(quotation))
             if len(words) >= MIN_QUOTE_WORDS and len(words & known_words) <= QUOTE_CARRIED * len(words):
                 found.append(Fact("quote", " ".join(quotation.split())))
         if found:
@@ -148,7 +148,7 @@ def _folded(entry: dict[str, Any], article: TaggedArticle, found: Development, w
             ) -> dict[str, Any]:
     text = article.article.full_text
     entities = list(dict.fromkeys([*entry["entities"], *(m.canonical.casefold() for m in article.entities)]))
-    numbers = list(dict.fromkeys([*entry["numbers"], *numbers_in(text)]))
+    numbers = list(dict.fromkeys([*entry["numbers"], *numbers_in(text)]))[:STORY_WORDS_KEPT]
     known = unpack_hashes(entry["words"]) if entry["words"] else []
     known = list(dict.fromkeys([*known, *sorted(content_word_hashes(words))]))[:STORY_WORDS_KEPT]
     added = article.verdict.added_sentences
@@ -157,7 +157,7 @@ def _folded(entry: dict[str, Any], article: TaggedArticle, found: Development, w
     decided = {**entry["decided"], article.article.id: decision}
     url = article.article.url
     links = [link for link in entry.get("links", []) if link != url] + ([url] if url else [])
-    return {"entities": entities, "numbers": numbers, "words": pack_hashes(known), "links": links[-LINKS_KEPT:],
+    return {"entities": entities[:STORY_WORDS_KEPT], "numbers": numbers, "words": pack_hashes(known), "links": links[-LINKS_KEPT:],
             "decided": dict(list(decided.items())[-DECISIONS_KEPT:]), "seen": article_time(article.article).timestamp()}
 
 
