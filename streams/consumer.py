@@ -15,18 +15,17 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 def transport_class(fetch_wait_ms: int) -> type[faust_aiokafka.Transport]:
     """Faust's aiokafka transport whose worker consumers wait at most `fetch_wait_ms` per fetch."""
 
-    class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    class FetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = fetch_wait_ms  # read when the consumer starts its fetcher
             return consumer
 
-    class Consumer(faust_aiokafka.Consumer):
-        def _new_consumer_thread(self) -> ConsumerThread:
-            return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+    class FetchWaitConsumer(faust_aiokafka.Consumer):
+        def _new_consumer_thread(self) -> FetchWaitConsumerThread:
+            return FetchWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    class Transport(faust_aiokafka.Transport):
-        pass
+    class FetchWaitTransport(faust_aiokafka.Transport):
+        Consumer = FetchWaitConsumer
 
-    Transport.Consumer = Consumer
-    return Transport
+    return FetchWaitTransport

@@ -22,7 +22,7 @@ from streams.records import Alert
 from streams.settings import Settings
 from streams.topics import Topics
 
-DIGEST = "digest"  # the pseudo-sink of a digest rule's alerts: the digest topic, on the way to its digest
+DIGEST_SINK = "digest"  # a digest rule's alerts go to the digest topic, on the way to the rule's digest
 log = logging.getLogger(__name__)
 
 
@@ -70,7 +70,7 @@ class Delivery:
             rule = rule_by_id[item.rule_id]
             targets = self.sinks(rule)
             if rule.digest:
-                targets = [s for s in targets if s == "topic"] + ([DIGEST] if set(targets) - {"topic"} else [])
+                targets = [s for s in targets if s == "topic"] + ([DIGEST_SINK] if set(targets) - {"topic"} else [])
             if await self.deliver_to(ledger, item, targets):
                 sent.append(item)
         return sent
@@ -89,7 +89,7 @@ class Delivery:
 
     async def _send(self, item: Alert, sink: str) -> None:
         # A topic counts as delivered once the broker has the record, not once the producer buffered it.
-        if sink == DIGEST:
+        if sink == DIGEST_SINK:
             await (await self.topics.alert_digest.send(key=item.rule_id.encode(), value=item))
             return
         if sink == "topic":
