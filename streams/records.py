@@ -62,6 +62,11 @@ class CleanArticle(faust.Record, serializer="orjson", namespace="wirewatch.clean
         """Title, blank line, body: the text the tag stage reads; entity offsets point into it."""
         return f"{self.title}\n\n{self.body}" if self.title else self.body
 
+    @property
+    def delivery_key(self) -> str:
+        """This ingest of the article: what an at-least-once replay repeats and an ingest of the same text does not."""
+        return f"{self.id}@{self.ingested_at!r}"
+
 
 class DedupVerdict(faust.Record, serializer="orjson", namespace="wirewatch.verdict"):
     """What dedup decided about one article, and why."""

@@ -289,6 +289,16 @@ def test_a_replayed_article_gets_its_first_decision(new_story: TaggedArticle, bl
     assert stories.development(update.derive(article=update.article.derive(id="v3"))).facts == ()
 
 
+def test_the_same_text_ingested_again_is_a_duplicate_that_raises_nothing(bloomberg: CleanArticle) -> None:
+    stories, rules = StoryFacts({}), load_rules(EXAMPLE_RULES)
+    update = development(bloomberg, UPDATE_FACTS)
+    assert [a.trigger for a in alerts_for(update, rules, stories, now=1.0)] == ["new_development"]
+    again = update.article.derive(ingested_at=update.article.ingested_at + 3600)  # same id: same source and text
+    duplicate = tag(again, DedupVerdict(kind="duplicate", story_id="story-dmz", matched_id=update.article.id))
+    assert alerts_for(duplicate, rules, stories, now=2.0) == []
+    assert stories.development(update.derive(article=again)).facts == (), "a new delivery is decided anew"
+
+
 def test_a_development_needs_the_rules_least_new_facts(new_story: TaggedArticle, bloomberg: CleanArticle) -> None:
     sentence = "Ko Min-jung and Mohammed bin Salman spoke."  # two new facts
     rules = rules_from("rules:\n- {id: any, description: d, when: {entities: [Kim]}, triggers: [new_development]}\n"

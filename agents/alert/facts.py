@@ -68,8 +68,9 @@ class StoryFacts:
     """Per story, the facts its articles carried; `development(article)` says what an article adds, then keeps it.
 
     `stories` maps story id → entry; in production the alert agent's Faust table (the tagged topic is keyed by
-    story, so a story's entry lives on its partition), in tests a dict. An entry remembers its latest articles'
-    decisions, so an article replayed after a crash gets the decision it got the first time.
+    story, so a story's entry lives on its partition), in tests a dict. An entry remembers its latest deliveries'
+    decisions, so an article replayed after a crash gets the decision it got the first time (the same text ingested
+    again is a duplicate, which adds nothing).
     """
 
     def __init__(self, stories: MutableMapping[str, dict[str, Any]]) -> None:
@@ -80,13 +81,13 @@ class StoryFacts:
 
         `words`: the article's distinct words (`phrase_words` of its text), when the caller has them already.
         """
-        story_id, article_id = article.verdict.story_id, article.article.id
-        entry = self.stories.get(story_id) or {"entities": [], "numbers": [], "words": "", "links": [], "decided": {}}
-        decided = entry["decided"].get(article_id)
-        if decided is not None:
-            return _replayed(decided, article.verdict.added_sentences)
         if article.verdict.kind == "duplicate":
             return NOTHING_NEW
+        story_id = article.verdict.story_id
+        entry = self.stories.get(story_id) or {"entities": [], "numbers": [], "words": "", "links": [], "decided": {}}
+        decided = entry["decided"].get(article.article.delivery_key)
+        if decided is not None:
+            return _replayed(decided, article.verdict.added_sentences)
         found = NOTHING_NEW
         if article.verdict.kind in ("update", "same_story"):
             found = new_facts(article, entry)
@@ -154,7 +155,7 @@ def _folded(entry: dict[str, Any], article: TaggedArticle, found: Development, w
     added = article.verdict.added_sentences
     decision = {"facts": [[fact.kind, fact.text] for fact in found.facts],
                 "sentences": [added.index(sentence) for sentence in found.sentences]}
-    decided = {**entry["decided"], article.article.id: decision}
+    decided = {**entry["decided"], article.article.delivery_key: decision}
     url = article.article.url
     links = [link for link in entry.get("links", []) if link != url] + ([url] if url else [])
     return {"entities": entities[:STORY_WORDS_KEPT], "numbers": numbers, "words": pack_hashes(known), "links": links[-LINKS_KEPT:],

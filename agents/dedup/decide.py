@@ -112,7 +112,7 @@ class Decider:
         article = manifest.article
         if not manifest.fingerprint:
             return DedupVerdict(kind="new", story_id=article.id)
-        replay_key = f"{article.id}@{article.ingested_at!r}"
+        replay_key = article.delivery_key
         given = self.verdicts.get(replay_key)
         if given is not None:
             return DedupVerdict(**{k: v for k, v in given.items() if k != "t"})
