@@ -1,10 +1,13 @@
 """Run one stage as its own Faust worker process, against any Kafka-protocol broker."""
 from __future__ import annotations
 
+import asyncio
 import logging
+import logging.config
 
 import faust
 
+from agents.admin import create_changelog_topics, wait_for_topics
 from agents.stages import installer
 from streams.app import create_app
 from streams.logs import logging_config
@@ -24,8 +27,16 @@ def build_stage_app(stage: str, settings: Settings) -> faust.App:
 def run_worker(stage: str, settings: Settings) -> None:
     """Run `stage` until the process is told to stop (SIGINT/SIGTERM); returns after a clean shutdown."""
     (settings.data_dir / "faust" / stage).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+    logging.config.dictConfig(logging_config(settings.log_level))  # until Faust sets up its own, the same
     app = build_stage_app(stage, settings)
     log.info("worker starting", extra={"stage": stage, "settings": settings.redacted()})
+    asyncio.run(_prepare(app, settings))
     worker = faust.Worker(app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level),
                           redirect_stdouts=False)
     worker.execute_from_commandline()
+
+
+async def _prepare(app: faust.App, settings: Settings) -> None:
+    """Wait for the broker and the topics, then create this stage's changelog topics before Faust starts."""
+    await wait_for_topics(settings)
+    await create_changelog_topics(app, settings)

@@ -43,7 +43,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
 from agents.admin import create_topics
-from agents.embedded_broker import EmbeddedBroker, free_port
+from agents.embedded_broker import broker_for, free_port
 from agents.ingest.producer import ingest_paths, kafka_producer
 from agents.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from benchmarks.dedup_stage import cpu_seconds
@@ -241,7 +241,7 @@ async def one_run(raws: list[dict[str, Any]], expected: int, rules_file: Path, r
     logs.mkdir(parents=True)
     receiver = WebhookReceiver(secrets.token_hex(16))
     async with serving(receiver) as url:
-        with EmbeddedBroker(log_path=logs / "broker.log") as broker:
+        with broker_for(Settings.from_env({}), logs / "kafka", log_path=logs / "broker.log") as broker:
             settings = Settings.from_env({}, broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
                                          data_dir=logs / "data", rules_file=rules_file, webhook_url=url,
                                          webhook_secret=receiver.secret, fetch_wait_ms=fetch_wait_ms)

@@ -26,7 +26,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.admin import create_topics
-from agents.embedded_broker import EmbeddedBroker
+from agents.embedded_broker import broker_for
 from benchmarks.dedup_speed import FILL_SPAN, STREAM_SPAN, retimed, synthetic_articles
 from benchmarks.pipeline_throughput import Worker, check_alive, spawn_replicas, stop
 from benchmarks.reuters_reference import clean_reuters
@@ -77,7 +77,7 @@ async def one_setup(workers_count: int, fill: list[CleanArticle], batches: list[
                     logs: Path) -> dict[str, float]:
     """Pre-fill, then time each batch; the medians of the batch figures and the peak memory."""
     logs.mkdir(parents=True)
-    with EmbeddedBroker(log_path=logs / "broker.log") as broker:
+    with broker_for(Settings.from_env({}), logs / "kafka", log_path=logs / "broker.log") as broker:
         # This process's WIREWATCH_* settings (e.g. the producer batch size), with its own broker and topics.
         settings = Settings.from_env(broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
                                      data_dir=logs / "data")

@@ -31,7 +31,7 @@ from prometheus_client.samples import Sample
 
 from agents.admin import create_topics
 from agents.clean.core import clean_article
-from agents.embedded_broker import EmbeddedBroker, free_port
+from agents.embedded_broker import broker_for, free_port
 from agents.ingest.producer import ingest_paths
 from benchmarks.reuters import reuters_raw
 from streams.raw import raw_from_mapping
@@ -84,7 +84,7 @@ class Worker:
 def spawn(stage: str, settings: Settings, logs: Path) -> Worker:
     """Start `wirewatch worker STAGE` with the settings as `WIREWATCH_*` variables, as the integration tests do."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-    environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in settings.__dict__.items()})
+    environ.update(settings.to_env())
     port = free_port()
     environ[f"{ENV_PREFIX}WEB_PORT"] = str(port)
     log_path = logs / f"{stage}.log"
@@ -162,7 +162,7 @@ async def read_tagged(consumer: AIOKafkaConsumer, count: int, workers: list[Work
 async def one_run(wires: Path, expected: int, logs: Path) -> dict[str, float]:
     """Steps 1–6 of one run; returns its figures by row name."""
     logs.mkdir(parents=True)
-    with EmbeddedBroker(log_path=logs / "broker.log") as broker:
+    with broker_for(Settings.from_env({}), logs / "kafka", log_path=logs / "broker.log") as broker:
         settings = Settings.from_env({}, broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
                                      data_dir=logs / "data")
         await create_topics(settings)

@@ -47,7 +47,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 import agents.tag as tag_package
 from agents.admin import create_topics
-from agents.embedded_broker import EmbeddedBroker
+from agents.embedded_broker import broker_for
 from agents.tag.core import load_ner
 from benchmarks.dedup_stage import cpu_seconds, peak_rss_mib
 from benchmarks.pipeline_throughput import Worker, check_alive, spawn_replicas, stop
@@ -219,7 +219,7 @@ async def stage_pass(count: int, spare: Sequence[DedupedArticle], records: Encod
                      rate: float | None = None) -> tuple[Times, Times, float, dict[str, float]]:
     """`records` through `count` fresh, warm tag workers on a fresh broker: times, workers' CPU s, peak RSS."""
     logs.mkdir(parents=True)
-    with EmbeddedBroker(log_path=logs / "broker.log") as broker:
+    with broker_for(Settings.from_env({}), logs / "kafka", log_path=logs / "broker.log") as broker:
         settings = Settings.from_env(broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
                                      data_dir=logs / "data")
         await create_topics(settings)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,17 +31,36 @@ class Settings:
         Path("deploy/aliases.yaml"), "YAML entity aliases: canonical name, label and other spellings (`U.S.`).")
     web_host: str = _setting("127.0.0.1", "Address the worker's web server (`/metrics`) binds to.")
     web_port: int = _setting(6066, "Port of the worker's web server (`/metrics`); `run` uses this port and the next ones.")
-    data_dir: Path = _setting(Path(".wirewatch"), "Where workers keep local state and `run` writes worker logs.")
+    data_dir: Path = _setting(
+        Path(".wirewatch"), "Where workers keep local state, `run` writes worker logs and its broker keeps its data "
+        "(`kafka/`).")
+    kafka_home: Path = _setting(
+        Path(sys.prefix) / "kafka", "Where `deploy/setup.sh` installed the Apache Kafka broker `run` starts (its "
+        "`libs/` jars); the default is inside the virtualenv.")
+    broker_heap_mb: int = _setting(512, "Java heap (MiB) of the broker `run` starts.")
+    retention_hours: float = _setting(
+        168.0, "How long the broker keeps the records of article, alert and internal topics (`retention.ms`).")
+    deadletter_retention_hours: float = _setting(
+        720.0, "How long the broker keeps dead letters, longer than articles: they wait for someone to look.")
     max_article_bytes: int = _setting(
         900_000, "Raw articles larger than this go to the dead-letter topic (Kafka's message limit is about 1 MB).")
     producer_max_batch_bytes: int = _setting(
-        1, "Producer batch size; 1 = one record per batch, which the embedded broker needs for exact offsets. "
-        "Use 65536 or more on a real Kafka cluster.")
+        65_536, "Largest batch of records a producer sends to one partition in one request.")
+    producer_linger_ms: int = _setting(
+        0, "How long (ms) a producer waits for more records to fill a batch; each stage hop can wait this long.")
+    broker_wait_seconds: float = _setting(
+        120.0, "How long a worker waits at start for the broker to answer and list every wirewatch topic.")
+    worker_max_restarts: int = _setting(
+        5, "Deaths in a row (each within a minute of its start) after which `run` stops instead of restarting a "
+        "worker or its broker again.")
     session_timeout: float = _setting(6.0, "Consumer group session timeout (s); short so workers join fast.")
     heartbeat_interval: float = _setting(1.0, "Consumer group heartbeat interval (s).")
     fetch_wait_ms: int = _setting(
         200, "Longest a worker's consumer waits for records per fetch (faust-streaming's own is 1,500): the embedded "
         "broker always waits it out, so each stage hop takes up to this; shorter costs idle CPU.")
+    processing_guarantee: str = _setting(
+        "at_least_once", "`at_least_once` or `exactly_once` (Kafka transactions: a worker's outputs, table changes "
+        "and consumed offsets are committed together).")
     commit_interval: float = _setting(
         2.8, "Seconds between a worker's offset commits (Faust's default): what a crashed worker's replacement reads "
         "again.")
@@ -95,7 +115,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
-                    "producer_max_batch_bytes", "session_timeout", "heartbeat_interval", "commit_interval", "fetch_wait_ms",
+                    "producer_max_batch_bytes", "broker_heap_mb", "retention_hours",
+                    "deadletter_retention_hours", "broker_wait_seconds", "session_timeout", "heartbeat_interval", "commit_interval", "fetch_wait_ms",
                     "webhook_timeout",
                     "story_window_hours", "dedup_retention_hours", "dedup_exact_retention_hours", "ingest_max_bytes",
                     "fetch_max_bytes", "fetch_timeout", "sse_heartbeat", "sse_buffer"]
@@ -104,6 +125,13 @@ class Settings:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, not {getattr(self, name)}")
         if self.rules_reload_seconds < 0:
             raise ValueError(f"{ENV_PREFIX}RULES_RELOAD_SECONDS must be 0 or more, not {self.rules_reload_seconds}")
+        if self.processing_guarantee not in ("at_least_once", "exactly_once"):
+            raise ValueError(f"{ENV_PREFIX}PROCESSING_GUARANTEE must be at_least_once or exactly_once, not "
+                             f"{self.processing_guarantee!r}")
+        if self.worker_max_restarts < 0:
+            raise ValueError(f"{ENV_PREFIX}WORKER_MAX_RESTARTS must be 0 or more, not {self.worker_max_restarts}")
+        if self.producer_linger_ms < 0:
+            raise ValueError(f"{ENV_PREFIX}PRODUCER_LINGER_MS must be 0 or more, not {self.producer_linger_ms}")
         if self.tag_remembered_paragraphs < 0:
             raise ValueError(f"{ENV_PREFIX}TAG_REMEMBERED_PARAGRAPHS must be 0 or more, not {self.tag_remembered_paragraphs}")
         for name in ["story_threshold", "duplicate_threshold", "update_threshold"]:
@@ -142,6 +170,10 @@ class Settings:
                 values[f.name] = _convert(f.name, raw, type(f.default))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """Every setting as its `WIREWATCH_*` variable: what a child process needs to run with these settings."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @property
     def bootstrap_servers(self) -> list[str]:

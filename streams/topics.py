@@ -25,6 +25,7 @@ class TopicSpec:
     # JSON object, see streams.raw; or a rule); a tuple where a topic carries several records, told apart by namespace
     partitions: int | None = None   # None: WIREWATCH_PARTITIONS
     compacted: bool = False         # cleanup.policy=compact: the topic holds the latest value per key
+    dead_letters: bool = False      # kept WIREWATCH_DEADLETTER_RETENTION_HOURS, longer than articles
 
 
 TOPIC_SPECS: dict[str, TopicSpec] = {
@@ -42,10 +43,19 @@ TOPIC_SPECS: dict[str, TopicSpec] = {
     "alerts": TopicSpec("alerts", "idempotency key: consumers can compact and drop repeats", Alert),
     "alert_digest": TopicSpec("alerts.digest", "rule id: a rule's waiting alerts live on one partition (plus "
                               "unkeyed ticks to every partition)", (Alert, DigestTick)),
-    "deadletter": TopicSpec("deadletter", "stage that failed", DeadLetter),
+    "deadletter": TopicSpec("deadletter", "stage that failed", DeadLetter, dead_letters=True),
     "rules": TopicSpec("rules", "rule id: the latest value is the rule (YAML or JSON), empty removes it", None,
                        partitions=1, compacted=True),
 }
+
+
+def topic_configs(spec: TopicSpec, settings: Settings) -> dict[str, str]:
+    """The broker settings of a topic: a table is compacted (kept whole, latest value per key); a stream is deleted
+    after its retention, dead letters last of all."""
+    if spec.compacted:
+        return {"cleanup.policy": "compact"}
+    hours = settings.deadletter_retention_hours if spec.dead_letters else settings.retention_hours
+    return {"cleanup.policy": "delete", "retention.ms": str(int(hours * 3_600_000))}
 
 
 def topic_name(settings: Settings, role: str) -> str:

@@ -17,13 +17,14 @@ import pytest
 
 from agents.admin import create_topics
 from agents.clean.core import clean_article
-from agents.embedded_broker import EmbeddedBroker, free_port
+from agents.embedded_broker import EmbeddedBroker, broker_for, free_port
 from agents.stages import installer
 from streams.app import create_app
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
 from streams.settings import ENV_PREFIX, Settings
 from streams.topics import TOPIC_SPECS, Topics
+from tests.webhook_receiver import webhook_receiver  # noqa: F401 (a fixture, shared)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -99,9 +100,9 @@ def shared_data(relative: str) -> Path:
 
 @pytest.fixture(scope="session")
 def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """One Tansu broker for the session; tests isolate themselves with their own topic prefix."""
-    log_path = tmp_path_factory.mktemp("broker") / "broker.log"
-    with EmbeddedBroker(log_path=log_path) as broker:
+    """One Apache Kafka node for the session; tests isolate themselves with their own topic prefix."""
+    node_dir = tmp_path_factory.mktemp("broker")
+    with broker_for(Settings.from_env({}), node_dir, log_path=node_dir / "broker.log") as broker:
         yield broker
 
 
@@ -121,7 +122,7 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
 
     def spawn(stage: str, settings: Settings, **extra_env: str) -> subprocess.Popen[bytes]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in settings.__dict__.items()})
+        environ.update(settings.to_env())
         web_port = free_port()
         environ.update({f"{ENV_PREFIX}WEB_PORT": str(web_port), **extra_env})
         with open(tmp_path / f"{stage}-{len(started)}.log", "wb") as log:

@@ -15,8 +15,8 @@ import pytest
 from agents.ingest.producer import ingest_paths, kafka_producer
 from streams.settings import Settings
 from streams.topics import topic_name
-from tests.conftest import metric_value
-from tests.kafka_io import read_topic_sync
+from tests.conftest import metric_value, wait_for
+from tests.kafka_io import group_members, read_topic_sync
 from tests.sink_fixtures import SEED_ALERTS
 
 pytestmark = pytest.mark.integration
@@ -97,6 +97,7 @@ def test_reingested_seed_is_a_duplicate_and_bad_input_is_dead_lettered(spawn_wor
 
 def test_two_clean_workers_share_the_partitions(spawn_worker, pipeline_settings: Settings, tmp_path: Path) -> None:
     workers = [spawn_worker("clean", pipeline_settings), spawn_worker("clean", pipeline_settings)]
+    wait_for(lambda: asyncio.run(group_members(pipeline_settings, "clean")) == 2, 60, "both clean workers in the group")
     asyncio.run(produce_raw(pipeline_settings, [
         orjson.dumps({"id": f"a{i}", "title": f"Story {i}", "text": f"Paragraph number {i} of a short test wire."})
         for i in range(200)]))

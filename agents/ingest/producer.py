@@ -56,11 +56,13 @@ async def dead_letter_if_too_large(producer: AIOKafkaProducer, settings: Setting
 
 
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
-    """A producer configured from the settings (batch size is the embedded broker's work-around)."""
+    """A producer configured from the settings; idempotent, so a retried send is not written twice."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         client_id="wirewatch-ingest",
-        max_batch_size=max(settings.producer_max_batch_bytes, 1),
+        max_batch_size=settings.producer_max_batch_bytes,
+        linger_ms=settings.producer_linger_ms,
+        enable_idempotence=True,
         max_request_size=settings.max_article_bytes + 64 * 1024,
         acks="all",
     )
