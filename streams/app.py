@@ -5,24 +5,36 @@ import socket
 
 import faust
 from faust.web import Request, Response, View
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
-from streams.consumer import transport_class
+from streams.transport import FlowControl, transport_class
 from streams.metrics import exposition
 from streams.settings import Settings
 
 
+class WirewatchApp(faust.App):
+    """A Faust app whose flow control keeps queued events when flow resumes (see `streams.transport`)."""
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return FlowControl(loop=self.loop)
+
+
 def create_app(settings: Settings, stage: str) -> faust.App:
-    """A Faust app for `stage`, with the broker work-arounds from the settings and a `/metrics` page."""
-    app = faust.App(
+    """A Faust app for `stage`, configured from the settings, with a `/metrics` page."""
+    app = WirewatchApp(
         f"{settings.topic_prefix}-{stage}",
         broker=settings.broker,
         store="memory://",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_linger=settings.producer_linger_ms / 1000,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,
         broker_commit_interval=settings.commit_interval,
+        processing_guarantee=settings.processing_guarantee,
         consumer_auto_offset_reset="earliest",
         web_bind=settings.web_host,
         web_host=advertised_host(settings.web_host),
