@@ -27,7 +27,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agents.run import run_embedded
 
     paths = args.paths or [Path(__file__).resolve().parent.parent / "seeds"]
-    return run_embedded(paths, _settings(args), exit_after_idle=args.exit_after_idle, timeout=args.timeout)
+    return run_embedded(paths, _settings(args), fresh=args.fresh, exit_after_idle=args.exit_after_idle,
+                        timeout=args.timeout)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -93,13 +94,18 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="everything on an embedded broker, with a live feed (the default demo)",
-                              description="Start the embedded broker, create the topics, run every stage as its "
-                              "own process, ingest PATHS (default: seeds/) and print the live feed. Ctrl-C stops.")
+                              description="Start the embedded Kafka broker (its data in WIREWATCH_DATA_DIR/kafka), "
+                              "create the topics, run every stage as its own supervised process, ingest PATHS "
+                              "(default: seeds/) and print the live feed. Ctrl-C stops. A second run continues "
+                              "where the last one stopped.")
     run.add_argument("paths", nargs="*", type=Path, help="files or folders to ingest (default: seeds/)")
     run.add_argument("--web-port", type=int, help="first metrics port; stages use the next ones (WIREWATCH_WEB_PORT)")
     run.add_argument("--exit-after-idle", type=float, default=0.0, metavar="SECONDS",
                      help="stop once the feed has shown something and then been quiet this long "
                      "(default: run until Ctrl-C)")
+    run.add_argument("--fresh", action="store_true",
+                     help="forget what earlier runs left (the broker's topics and offsets, the stages' tables) and "
+                     "start over")
     run.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS", help="give up after this long")
     run.set_defaults(handler=cmd_run)
 

@@ -17,6 +17,9 @@ DEDUP_VERDICTS = Counter("wirewatch_dedup_verdicts_total", "Dedup verdicts by ki
 ENTITIES = Counter("wirewatch_entities_total", "Entity mentions tagged, by label.", ["label"])
 ALERTS = Counter("wirewatch_alerts_total", "Alerts delivered, by rule id and sink.", ["rule", "sink", "outcome"])
 DEAD_LETTERS = Counter("wirewatch_dead_letters_total", "Inputs sent to the dead-letter topic.", ["stage", "reason"])
+WORKER_RESTARTS = Counter(
+    "wirewatch_worker_restarts_total", "Processes `wirewatch run` restarted after they died (a stage's worker, or "
+    "the broker).", ["stage"])
 END_TO_END_SECONDS = Histogram(
     "wirewatch_end_to_end_seconds", "Time from ingest to an alert on the alerts topic (the broker has it).",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
