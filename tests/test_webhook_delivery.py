@@ -4,96 +4,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import signal
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
 import pytest
 
 from agents.ingest.producer import ingest_paths
-from agents.sinks.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from agents.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from streams.settings import Settings
 from tests.conftest import metric_value, wait_for
 from tests.kafka_io import read_topic_sync
 from tests.sink_fixtures import SEED_ALERTS, SEED_TRIGGERS
+from tests.webhook_receiver import TOKEN
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret"
-TOKEN = "token=abc"
-
-
-@dataclass(frozen=True)
-class Request:
-    """One POST the receiver got, and the status it answered."""
-
-    headers: dict[str, str]
-    body: bytes
-    status: int
-
-    @property
-    def key(self) -> str:
-        return self.headers[IDEMPOTENCY_HEADER]
-
-
-class Receiver(ThreadingHTTPServer):
-    """A webhook receiver: answers request n with `statuses[n]` (the last entry repeats) and keeps every request."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free one
-        self.statuses = statuses
-        self.requests: list[Request] = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/hook?{TOKEN}"
-
-    def answer(self, headers: dict[str, str], body: bytes) -> int:
-        with self.lock:
-            status = self.statuses[min(len(self.requests), len(self.statuses) - 1)]
-            self.requests.append(Request(headers, body, status))
-        return status
-
-    def snapshot(self) -> list[Request]:
-        with self.lock:
-            return list(self.requests)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:  # noqa: N802 — the name http.server dispatches to
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        status = self.server.answer(dict(self.headers.items()), body)
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 — keep pytest output quiet
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[Callable[[list[int]], Receiver]]:
-    """Start receivers in background threads; all are shut down after the test."""
-    started: list[Receiver] = []
-
-    def start(statuses: list[int]) -> Receiver:
-        server = Receiver(statuses)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.shutdown()
-        server.server_close()
 
 
 def start_pipeline_with_webhook(spawn_worker, settings: Settings, url: str, **extra_env: str):
@@ -112,8 +39,8 @@ def stop(process) -> str:
 
 
 def test_alerts_reach_the_webhook_signed_once_each_after_a_retry(spawn_worker, pipeline_settings: Settings,
-                                                                 seed_paths, receiver) -> None:
-    hook = receiver([500, 200])
+                                                                 seed_paths, webhook_receiver) -> None:
+    hook = webhook_receiver([500, 200])
     alert_worker = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url)
     deadline = time.monotonic() + 90
     asyncio.run(ingest_paths(seed_paths, pipeline_settings))
@@ -154,8 +81,8 @@ def test_alerts_reach_the_webhook_signed_once_each_after_a_retry(spawn_worker, p
 
 
 def test_a_rejected_alert_is_dead_lettered_and_stays_on_the_alerts_topic(spawn_worker, pipeline_settings: Settings,
-                                                                         seed_paths, receiver) -> None:
-    hook = receiver([400])
+                                                                         seed_paths, webhook_receiver) -> None:
+    hook = webhook_receiver([400])
     alert_worker = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url)
     asyncio.run(ingest_paths(seed_paths, pipeline_settings))
 
@@ -179,11 +106,11 @@ def test_a_rejected_alert_is_dead_lettered_and_stays_on_the_alerts_topic(spawn_w
 
 
 def test_a_digest_rule_posts_its_alerts_as_one_message(spawn_worker, pipeline_settings: Settings, seed_paths,
-                                                       receiver, tmp_path: Path) -> None:
+                                                       webhook_receiver, tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n- {id: korea-digest, description: Korea in one message, when: {entities: [Kim Jong Un]},"
                      " triggers: [new_story, new_development], channels: [topic, webhook], digest: 10s}\n")
-    hook = receiver([200])
+    hook = webhook_receiver([200])
     start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url, WIREWATCH_RULES_FILE=str(rules))
     asyncio.run(ingest_paths(seed_paths, pipeline_settings))
 
@@ -199,8 +126,8 @@ def test_a_digest_rule_posts_its_alerts_as_one_message(spawn_worker, pipeline_se
 
 
 def test_an_alert_worker_killed_after_delivery_sends_nothing_twice_when_restarted(
-        spawn_worker, pipeline_settings: Settings, seed_paths, receiver) -> None:
-    hook = receiver([200])
+        spawn_worker, pipeline_settings: Settings, seed_paths, webhook_receiver) -> None:
+    hook = webhook_receiver([200])
     never_commits = {"WIREWATCH_COMMIT_INTERVAL": "600"}  # so the restarted worker reads every article again
     crashed = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url, **never_commits)
     asyncio.run(ingest_paths(seed_paths, pipeline_settings))

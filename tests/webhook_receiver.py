@@ -1,0 +1,85 @@
+"""A real webhook receiver for tests with worker processes: an HTTP server on 127.0.0.1 in a background thread that
+answers with a scripted status and keeps every request."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from agents.sinks.webhook import IDEMPOTENCY_HEADER
+
+TOKEN = "token=abc"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One POST the receiver got, and the status it answered."""
+
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    @property
+    def key(self) -> str:
+        return self.headers[IDEMPOTENCY_HEADER]
+
+
+class Receiver(ThreadingHTTPServer):
+    """A webhook receiver: answers request n with `statuses[n]` (the last entry repeats) and keeps every request."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free one
+        self.statuses = statuses
+        self.requests: list[Request] = []
+        self.lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/hook?{TOKEN}"
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        with self.lock:
+            status = self.statuses[min(len(self.requests), len(self.statuses) - 1)]
+            self.requests.append(Request(headers, body, status))
+        return status
+
+    def snapshot(self) -> list[Request]:
+        with self.lock:
+            return list(self.requests)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:  # noqa: N802 — the name http.server dispatches to
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status = self.server.answer(dict(self.headers.items()), body)
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 — keep pytest output quiet
+        pass
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[Callable[[list[int]], Receiver]]:
+    """Start receivers in background threads; all are shut down after the test."""
+    started: list[Receiver] = []
+
+    def start(statuses: list[int]) -> Receiver:
+        server = Receiver(statuses)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
