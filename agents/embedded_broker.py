@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import ctypes
 import os
 import shutil
@@ -104,7 +105,7 @@ class EmbeddedBroker:
         with open(self.log_path or os.devnull, "ab") as log:  # the child keeps its own descriptor
             self._process = self._java("kafka.Kafka", str(config_path), stdout=log)
         deadline = time.monotonic() + timeout
-        while not asyncio.run(self._answers()):
+        while not self.answers():
             if self._process.poll() is not None:
                 raise RuntimeError(f"the Kafka broker exited with code {self._process.returncode} at start; "
                                    f"see {self.log_path or 'its log'}")
@@ -185,6 +186,11 @@ class EmbeddedBroker:
         if wait and process.wait() != 0:
             raise RuntimeError(f"`{main} {' '.join(args[:1])}` failed with code {process.returncode}")
         return process
+
+    def answers(self) -> bool:
+        """Whether the node answers metadata requests as a broker; callable from inside an event loop too."""
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:  # a loop of its own, whatever the caller runs
+            return thread.submit(asyncio.run, self._answers()).result()
 
     async def _answers(self) -> bool:
         """Whether the node answers metadata requests as a broker (it accepts connections a little earlier)."""

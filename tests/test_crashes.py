@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
-import socket
 import threading
 import time
 from collections import Counter
@@ -209,8 +208,7 @@ def test_the_broker_killed_mid_stream_comes_back_on_its_data_and_nothing_is_lost
         middle = len(reuters_600.values) // 2
         asyncio.run(produce_paced(settings, reuters_600.values[:middle], per_second=40))
         broker.kill()  # the supervisor starts it again on its data folder and ports
-        wait_for(lambda: broker.exit_code() is None and socket.create_connection(("127.0.0.1", broker.port), 1),
-                 90, "the broker back on its port")
+        wait_for(lambda: broker.exit_code() is None and broker.answers(), 90, "the broker back on its port")
         asyncio.run(produce_paced(settings, reuters_600.values[middle:], per_second=40))
 
         tagged, letters = outcome(settings, reuters_600, timeout=300)

@@ -5,7 +5,6 @@ import asyncio
 import copy
 import json
 import socket
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
