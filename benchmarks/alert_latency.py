@@ -46,11 +46,10 @@ from agents.admin import create_topics
 from agents.embedded_broker import broker_for, free_port
 from agents.ingest.producer import ingest_paths, kafka_producer
 from agents.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from benchmarks.dedup_stage import cpu_seconds
+from benchmarks.procfs import cpu_seconds
 from benchmarks.pipeline_throughput import (STAGES, WARMUP, Worker, check_alive, clean_count, spawn,
                                             stop, wait_for_alert)
 from benchmarks.reuters import reuters_raw
-from benchmarks.tag_stage import READ_WAIT_MS
 from streams.settings import Settings
 from streams.topics import topic_name
 
@@ -136,8 +135,7 @@ class TopicArrivals:
     def __init__(self, settings: Settings) -> None:
         self.roles = {topic_name(settings, role): role for role in FOLLOWED}
         self.consumer = AIOKafkaConsumer(*self.roles, bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                         auto_offset_reset="earliest", enable_auto_commit=False,
-                                         fetch_max_wait_ms=READ_WAIT_MS)
+                                         auto_offset_reset="earliest", enable_auto_commit=False)
         self.arrived: dict[str, dict[str, float]] = {role: {} for role in FOLLOWED}  # role → article id / alert key
 
     async def follow(self) -> None:

@@ -28,30 +28,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from agents.admin import create_topics
 from agents.embedded_broker import broker_for
 from benchmarks.dedup_speed import FILL_SPAN, STREAM_SPAN, retimed, synthetic_articles
-from benchmarks.pipeline_throughput import Worker, check_alive, spawn_replicas, stop
+from benchmarks.pipeline_throughput import Worker, check_alive, print_table, spawn_replicas, stop
+from benchmarks.procfs import cpu_seconds, peak_rss_mib
 from benchmarks.reuters_reference import clean_reuters
 from streams.records import CleanArticle
 from streams.settings import Settings
 from streams.topics import DEDUP_SHARD_KEY, topic_name
 
 TIMEOUT = 3600.0  # seconds for any one wait: the pre-fill of 100k articles takes several minutes
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def peak_rss_mib(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a process, MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 async def produce(producer: AIOKafkaProducer, topic: str, articles: Sequence[CleanArticle]) -> None:
     """Send the articles to the clean topic with the stage's key, waiting for every delivery."""
     key = DEDUP_SHARD_KEY.encode()
@@ -133,10 +117,7 @@ def main() -> None:
     print(f"dedup stage through the embedded broker: index pre-filled with {args.indexed} synthetic articles, then "
           f"{args.batches} batches of {args.batch} real Reuters wires (medians over the batches); "
           f"{os.cpu_count()} CPUs; logs in {work}")
-    names = list(dict.fromkeys(name for result in results.values() for name in result))
-    print(f"  {'':26}" + "".join(f"{str(n) + ' worker' + ('s' if n > 1 else ''):>12}" for n in results))
-    for name in names:
-        print(f"  {name:26}" + "".join(f"{result.get(name, float('nan')):12.1f}" for result in results.values()))
+    print_table(results, lambda n: f"{n} worker" + "s" * (n > 1), width=12, digits=1, name_width=26)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""Articles/s and ingest → tagged latency of the whole streaming pipeline on Reuters-21578, median of several runs.
+"""Articles/s and ingest → tagged latency of the whole streaming pipeline on Reuters-21578, against plain `nlp.pipe`
+on the same texts in the same run, with 1 and 2 tag workers; medians of several runs.
 
-    .venv/bin/python -m benchmarks.pipeline_throughput [--articles 1000] [--runs 3]
+    .venv/bin/python -m benchmarks.pipeline_throughput [--articles 2000] [--tag-workers 1 2] [--runs 3]
+                                                       [--guarantee at_least_once|exactly_once]
 
-Each run starts an embedded broker, creates topics under a fresh prefix, spawns the four stage workers as their own
-processes, waits for one warm-up article to pass through every stage, ingests the first N wires by date from a JSONL
-file and reads the tagged topic until all of them arrived. Per-stage busy time comes from each worker's `/metrics`
-(the difference across the measured window), peak memory from `/proc/PID/status` (VmHWM).
+Each run starts an embedded Apache Kafka broker, creates topics under a fresh prefix, spawns the stage workers as
+their own processes (clean, dedup, N tag, alert), waits for one warm-up article to pass through every stage,
+ingests the first `--articles` wires by date from a JSONL file and reads the tagged topic until all of them
+arrived. Per-stage busy time comes from each worker's `/metrics` (the difference across the measured window), peak
+memory from `/proc/PID/status` (VmHWM). The reference: one process with the stage's model and pipes
+(`load_ner`, warmed up) runs plain `nlp.pipe` over the same articles' texts (`plain_pipe`, batch
+`WIREWATCH_TAG_BATCH_SIZE`), in the same run, before or after the pipeline pass (alternating).
 """
 from __future__ import annotations
 
@@ -21,19 +26,23 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from agents.admin import create_topics
 from agents.clean.core import clean_article
-from agents.embedded_broker import broker_for, free_port
+from agents.embedded_broker import broker_for, die_with_parent, free_port
 from agents.ingest.producer import ingest_paths
+from benchmarks.nlp_reference import ReferencePool
+from benchmarks.procfs import peak_rss_mib
 from benchmarks.reuters import reuters_raw
+from benchmarks.reuters_reference import clean_reuters
 from streams.raw import raw_from_mapping
 from streams.settings import ENV_PREFIX, Settings
 from streams.topics import topic_name
@@ -75,10 +84,7 @@ class Worker:
 
     def peak_rss_mib(self) -> float:
         """The process's peak resident memory (VmHWM) in MiB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError(f"no VmHWM for {self.stage} worker (pid {self.process.pid})")
+        return peak_rss_mib(self.process.pid)
 
 
 def spawn(stage: str, settings: Settings, logs: Path) -> Worker:
@@ -90,7 +96,7 @@ def spawn(stage: str, settings: Settings, logs: Path) -> Worker:
     log_path = logs / f"{stage}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO, env=environ,
-                                   stdout=log, stderr=subprocess.STDOUT)
+                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     return Worker(stage, process, port, log_path)
 
 
@@ -98,7 +104,7 @@ def spawn_replicas(stage: str, count: int, settings: Settings, logs: Path) -> li
     """`count` workers of one stage, each logging in its own folder `logs/workerN` (a log is named after its stage)."""
     workers = []
     for number in range(count):
-        (logs / f"worker{number + 1}").mkdir()
+        (logs / f"worker{number + 1}").mkdir(parents=True)
         workers.append(spawn(stage, settings, logs / f"worker{number + 1}"))
     return workers
 
@@ -137,36 +143,62 @@ async def wait_for_alert(alert: Worker, workers: list[Worker], at_least: float) 
         await asyncio.sleep(0.2)
 
 
+async def fetched(consumer: AIOKafkaConsumer, workers: list[Worker], deadline: float,
+                  stalled: Callable[[], str]) -> AsyncIterator[tuple[float, ConsumerRecord]]:
+    """Each record the consumer fetches with its arrival time (time.time()); fails, saying `stalled()`, when a worker
+    dies or time.monotonic() passes `deadline`."""
+    while True:
+        check_alive(workers)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{stalled()}; worker logs in {workers[0].log_path.parent}")
+        for records in (await consumer.getmany(timeout_ms=100)).values():
+            arrived = time.time()
+            for record in records:
+                yield arrived, record
+
+
 async def read_tagged(consumer: AIOKafkaConsumer, count: int, workers: list[Worker],
                       skip_warmup: bool = True) -> tuple[list[float], float, float]:
     """Latencies (arrival − ingested_at) of the next `count` articles, the first send and the last arrival time."""
     latencies: list[float] = []
     first_sent, last_arrived = float("inf"), 0.0
-    deadline = time.monotonic() + TIMEOUT
-    while len(latencies) < count:
-        check_alive(workers)
-        if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(latencies)}/{count} tagged articles in {TIMEOUT:.0f} s; "
-                             f"worker logs in {workers[0].log_path.parent}")
-        for records in (await consumer.getmany(timeout_ms=200)).values():
-            last_arrived = time.time()
-            for record in records:
-                article = orjson.loads(record.value)["article"]
-                if skip_warmup and article["id"].startswith(WARMUP_ID):
-                    continue
-                latencies.append(last_arrived - article["ingested_at"])
-                first_sent = min(first_sent, article["ingested_at"])
+    if count == 0:
+        return latencies, first_sent, last_arrived
+
+    def stalled() -> str:
+        return f"only {len(latencies)}/{count} tagged articles in {TIMEOUT:.0f} s"
+
+    async for last_arrived, record in fetched(consumer, workers, time.monotonic() + TIMEOUT, stalled):
+        article = orjson.loads(record.value)["article"]
+        if skip_warmup and article["id"].startswith(WARMUP_ID):
+            continue
+        latencies.append(last_arrived - article["ingested_at"])
+        first_sent = min(first_sent, article["ingested_at"])
+        if len(latencies) == count:
+            break
     return latencies, first_sent, last_arrived
 
 
-async def one_run(wires: Path, expected: int, logs: Path) -> dict[str, float]:
-    """Steps 1–6 of one run; returns its figures by row name."""
+def print_table(results: dict[int, dict[str, float]], column: Callable[[int], str], width: int,
+                digits: int, name_width: int = 28) -> None:
+    """One row per figure, one column per setup (`column` names it from its worker count)."""
+    names = list(dict.fromkeys(name for result in results.values() for name in result))
+    print(" " * (name_width + 2) + "".join(f"{column(n):>{width}}" for n in results))
+    for name in names:
+        print(f"  {name:{name_width}}" + "".join(f"{result.get(name, float('nan')):{width}.{digits}f}"
+                                                for result in results.values()))
+
+
+async def one_run(wires: Path, expected: int, logs: Path, tag_workers: int = 1,
+                  overrides: dict[str, object] | None = None) -> dict[str, float]:
+    """Steps 1–6 of one run with `tag_workers` tag workers and settings `overrides`; its figures by row name."""
     logs.mkdir(parents=True)
     with broker_for(Settings.from_env({}), logs / "kafka", log_path=logs / "broker.log") as broker:
         settings = Settings.from_env({}, broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
-                                     data_dir=logs / "data")
+                                     data_dir=logs / "data", **(overrides or {}))
         await create_topics(settings)
-        workers = [spawn(stage, settings, logs) for stage in STAGES]
+        workers = [spawn(stage, settings, logs) for stage in STAGES if stage != "tag"]
+        workers += spawn_replicas("tag", tag_workers, settings, logs / "tag")
         consumer = AIOKafkaConsumer(topic_name(settings, "tagged"), bootstrap_servers=settings.bootstrap_servers,
                                     group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
         await consumer.start()
@@ -176,9 +208,9 @@ async def one_run(wires: Path, expected: int, logs: Path) -> dict[str, float]:
             await ingest_paths([warmup], settings)
             # Reaching the tagged topic proves clean, dedup and tag joined; alert counting it proves alert did.
             await read_tagged(consumer, 1, workers, skip_warmup=False)
-            alert = workers[STAGES.index("alert")]
+            alert = next(w for w in workers if w.stage == "alert")
             await wait_for_alert(alert, workers, 1)
-            before = {w.stage: w.metrics() for w in workers}
+            before = {stage: stage_metrics(workers, stage) for stage in STAGES}
 
             reading = asyncio.create_task(read_tagged(consumer, expected, workers))
             started = time.perf_counter()
@@ -186,8 +218,10 @@ async def one_run(wires: Path, expected: int, logs: Path) -> dict[str, float]:
             ingest_s = time.perf_counter() - started
             latencies, first_sent, last_arrived = await reading
             await wait_for_alert(alert, workers, before["alert"][1] + expected)
-            after = {w.stage: w.metrics() for w in workers}
-            rss = {w.stage: w.peak_rss_mib() for w in workers}
+            after = {stage: stage_metrics(workers, stage) for stage in STAGES}
+            rss = {f"{w.stage}{' ' + w.log_path.parent.name if w.stage == 'tag' else ''}": w.peak_rss_mib()
+                   for w in workers}
+            rss["broker"] = peak_rss_mib(broker.pid) if broker.pid else float("nan")
         finally:
             await consumer.stop()
             stop(workers)
@@ -197,8 +231,14 @@ async def one_run(wires: Path, expected: int, logs: Path) -> dict[str, float]:
     for stage in STAGES:
         busy, count = (a - b for a, b in zip(after[stage], before[stage]))
         row[f"{stage} ms/article"] = 1000 * busy / max(count, 1)
-    row.update({f"{stage} peak RSS MiB": rss[stage] for stage in STAGES})
+    row.update({f"{name} peak RSS MiB": peak for name, peak in rss.items()})
     return row
+
+
+def stage_metrics(workers: list[Worker], stage: str) -> tuple[float, float]:
+    """(busy seconds, articles in) of all the workers of `stage` together."""
+    figures = [w.metrics() for w in workers if w.stage == stage]
+    return sum(busy for busy, _ in figures), sum(count for _, count in figures)
 
 
 def clean_count(raws: list[dict]) -> int:
@@ -209,22 +249,39 @@ def clean_count(raws: list[dict]) -> int:
 
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options.add_argument("--articles", type=int, default=1000)
+    options.add_argument("--articles", type=int, default=2000)
+    options.add_argument("--tag-workers", type=int, nargs="+", default=[1, 2])
     options.add_argument("--runs", type=int, default=3)
+    options.add_argument("--guarantee", choices=["at_least_once", "exactly_once"], default="at_least_once")
     args = options.parse_args()
+    settings = Settings.from_env()
     raws = reuters_raw(args.articles)  # exits with a clear message when the data set is absent
-    expected = clean_count(raws)
+    texts = [article.full_text for article in clean_reuters(settings, raws)]
+    expected = len(texts)
     work = Path(tempfile.mkdtemp(prefix="wirewatch-pipeline-bench-"))
     wires = work / "reuters.jsonl"
     wires.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in raws))
+    warmup = [a.full_text for a in clean_reuters(settings, reuters_raw(args.articles + 64)[args.articles:])]
 
-    rows = [asyncio.run(one_run(wires, expected, work / f"run{i + 1}")) for i in range(args.runs)]
-    print(f"Reuters-21578, first {len(raws)} wires by date ({expected} clean articles), embedded broker, "
-          f"4 stage workers, {os.cpu_count()} CPUs; logs in {work}")
-    print(f"  {'':22}" + "".join(f"{'run ' + str(i + 1):>9}" for i in range(len(rows))) + f"{'median':>9}")
-    for name in rows[0]:
-        values = [row[name] for row in rows]
-        print(f"  {name:22}" + "".join(f"{v:9.2f}" for v in values) + f"{statistics.median(values):9.2f}")
+    results = {}
+    with ReferencePool(1, settings, {"all": texts}, warmup) as pool:
+        for count in args.tag_workers:
+            rows = []
+            for run in range(args.runs):
+                reference_first = (run + count) % 2 == 0
+                reference = pool.seconds("all")[0] if reference_first else 0.0
+                row = asyncio.run(one_run(wires, expected, work / f"tag{count}-run{run + 1}", count,
+                                          {"processing_guarantee": args.guarantee}))
+                reference = reference or pool.seconds("all")[0]
+                row["nlp.pipe articles/s"] = expected / reference
+                row["ratio pipeline / nlp.pipe"] = row["pipeline articles/s"] / row["nlp.pipe articles/s"]
+                rows.append(row)
+            results[count] = {name: (max if name.endswith("MiB") else statistics.median)(r[name] for r in rows)
+                              for name in rows[0]}
+    print(f"Reuters-21578, first {len(raws)} wires by date ({expected} clean articles), embedded Apache Kafka, "
+          f"{args.guarantee}, clean, dedup, N tag and alert workers, {os.cpu_count()} CPUs, medians of {args.runs} "
+          f"runs (peak RSS: the highest); nlp.pipe in one process on the same texts, same run; logs in {work}")
+    print_table(results, lambda n: f"{n} tag worker" + "s" * (n > 1), width=16, digits=2)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import hashlib
 import itertools
-import multiprocessing
 import os
 import statistics
 import tempfile
@@ -37,10 +36,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -48,13 +44,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 import agents.tag as tag_package
 from agents.admin import create_topics
 from agents.embedded_broker import broker_for
-from agents.tag.core import load_ner
-from benchmarks.dedup_stage import cpu_seconds, peak_rss_mib
+from benchmarks.nlp_reference import ReferencePool
+from benchmarks.procfs import cpu_seconds, peak_rss_mib
 from benchmarks.pipeline_throughput import Worker, check_alive, spawn_replicas, stop
 from benchmarks.reuters import reuters_raw
 from benchmarks.reuters_dedup import judge_all
 from benchmarks.reuters_reference import clean_reuters
-from benchmarks.tag_throughput import plain_pipe
 from streams.records import CleanArticle, DedupedArticle, DedupVerdict
 from streams.settings import Settings
 from streams.topics import topic_name
@@ -62,9 +57,6 @@ from streams.topics import topic_name
 TIMEOUT = 900.0      # seconds for any one wait: one whole-stream pass on one loaded core takes a minute or two
 WARMUP_ARTICLES = 64  # per warm-up round: enough story keys to reach every partition, hence every worker
 PACED_SHARE = 0.5    # the latency phase produces at this share of the measured whole-stream stage throughput
-# Tansu answers a fetch only when its max wait is over, even if records came meanwhile: the reader of the tagged
-# topic asks with a short wait so that it adds little to the latency (the workers' Faust consumers wait 1.5 s).
-READ_WAIT_MS = 10
 SIDES = ("nlp.pipe", "stage")
 RATIOS = ("ratio non-dup: stage/nlp.pipe (>= 0.9)", "ratio all: stage/nlp.pipe (> 1.0)")
 Encoded = list[tuple[str, bytes, bytes]]  # (article id, key, value) ready to produce
@@ -95,65 +87,6 @@ def tag_version() -> str:
     for source in sorted(Path(tag_package.__file__).parent.glob("*.py")):
         digest.update(source.name.encode() + source.read_bytes())
     return digest.hexdigest()[:12]
-
-
-def reference_process(model: str, batch_size: int, parent: Connection) -> None:
-    """Get the shares, load and warm up the model; per request, `plain_pipe` a share and answer CPU s and peak RSS."""
-    shares, warmup = parent.recv()
-    nlp = load_ner(model)
-    plain_pipe(nlp, warmup, batch_size)
-    parent.send(None)
-    for name in iter(parent.recv, None):
-        started = time.process_time()
-        plain_pipe(nlp, shares[name], batch_size)
-        parent.send((time.process_time() - started, peak_rss_mib(os.getpid())))
-
-
-class ReferencePool:
-    """N warm reference processes that time plain `nlp.pipe` over their shares of a stream, in the same run."""
-
-    def __init__(self, count: int, settings: Settings, texts: dict[str, list[str]], warmup: list[str]) -> None:
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter that loads its own model, as a worker
-        self.processes: list[BaseProcess] = []
-        self.connections: list[Connection] = []
-        for number in range(count):
-            ours, theirs = context.Pipe()
-            process = context.Process(target=reference_process, daemon=True,
-                                      args=(settings.spacy_model, settings.tag_batch_size, theirs))
-            process.start()
-            theirs.close()  # the child has its own copy: when it dies, our end sees it
-            # Texts go through the pipe, not as arguments: a child that dies at start fails this send, not hangs it.
-            ours.send(({name: t[number::count] for name, t in texts.items()}, warmup))
-            self.processes.append(process)
-            self.connections.append(ours)
-        self._replies()
-        self.peaks = [0.0] * count  # VmHWM of each, MiB, as of its last job
-
-    def __enter__(self) -> ReferencePool:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for connection, process in zip(self.connections, self.processes):
-            if process.is_alive():
-                connection.send(None)
-            process.join(timeout=20)
-            process.terminate()  # a no-op for one that has exited
-
-    def seconds(self, name: str) -> tuple[float, float]:
-        """Wall seconds from telling every process to pipe its share of stream `name` until all are done; CPU s."""
-        started = time.perf_counter()
-        for connection in self.connections:
-            connection.send(name)
-        cpu, peaks = zip(*self._replies())
-        self.peaks = list(peaks)  # VmHWM only grows: the latest reply is the peak so far
-        return time.perf_counter() - started, sum(cpu)
-
-    def _replies(self) -> list[Any]:
-        """One reply from every process; exits when one stays silent for TIMEOUT (EOFError when one died)."""
-        for number, connection in enumerate(self.connections):
-            if not connection.poll(TIMEOUT):
-                raise SystemExit(f"reference process {number + 1} gave no answer in {TIMEOUT:.0f} s")
-        return [connection.recv() for connection in self.connections]
 
 
 def tagged_count(worker: Worker) -> float:
@@ -226,8 +159,7 @@ async def stage_pass(count: int, spare: Sequence[DedupedArticle], records: Encod
         workers = spawn_replicas("tag", count, settings, logs)
         stage = TagStage(AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5),
                          AIOKafkaConsumer(topic_name(settings, "tagged"), bootstrap_servers=settings.bootstrap_servers,
-                                          group_id=None, auto_offset_reset="earliest", enable_auto_commit=False,
-                                          fetch_max_wait_ms=READ_WAIT_MS),
+                                          group_id=None, auto_offset_reset="earliest", enable_auto_commit=False),
                          topic_name(settings, "deduped"), workers)
         await stage.producer.start()
         await stage.consumer.start()
