@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from mode.utils.times import want_seconds
 
 from streams.settings import Settings
-from streams.topics import TOPIC_SPECS, topic_configs, topic_name
+from streams.topics import COMPACTION_CONFIGS, TOPIC_SPECS, topic_configs, topic_name
 
 log = logging.getLogger(__name__)
 _DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs' config_source of a value set on the topic itself
@@ -92,6 +92,8 @@ async def create_changelog_topics(app: faust.App, settings: Settings) -> dict[st
         topic = table.changelog_topic
         policy = ["compact"] * bool(topic.compacting) + ["delete"] * bool(topic.deleting)
         configs = {"cleanup.policy": ",".join(policy)} if policy else {}
+        if topic.compacting:
+            configs.update(COMPACTION_CONFIGS)
         if topic.retention:
             configs["retention.ms"] = str(int(want_seconds(topic.retention) * 1000))
         configs.update({key: str(value) for key, value in (topic.config or {}).items()})
