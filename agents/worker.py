@@ -9,7 +9,7 @@ import faust
 
 from agents.admin import create_changelog_topics, wait_for_topics
 from agents.stages import installer
-from streams.app import create_app
+from streams.app import create_app, table_dir
 from streams.logs import logging_config
 from streams.settings import Settings
 from streams.topics import declare_topics
@@ -26,7 +26,7 @@ def build_stage_app(stage: str, settings: Settings) -> faust.App:
 
 def run_worker(stage: str, settings: Settings) -> None:
     """Run `stage` until the process is told to stop (SIGINT/SIGTERM); returns after a clean shutdown."""
-    (settings.data_dir / "faust" / stage).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+    table_dir(settings, stage).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     logging.config.dictConfig(logging_config(settings.log_level))  # until Faust sets up its own, the same
     app = build_stage_app(stage, settings)
     log.info("worker starting", extra={"stage": stage, "settings": settings.redacted()})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import faust
 from faust.web import Request, Response, View
@@ -26,7 +27,7 @@ def create_app(settings: Settings, stage: str) -> faust.App:
     app = WirewatchApp(
         f"{settings.topic_prefix}-{stage}",
         broker=settings.broker,
-        store="memory://",
+        store=f"{settings.table_store}://",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_max_batch_size=settings.producer_max_batch_bytes,
@@ -40,7 +41,7 @@ def create_app(settings: Settings, stage: str) -> faust.App:
         web_host=advertised_host(settings.web_host),
         web_port=settings.web_port,
         web_enabled=True,
-        datadir=str(settings.data_dir / "faust" / stage),
+        datadir=str(table_dir(settings, stage)),
     )
     app.transport = transport_class(settings.fetch_wait_ms)(app.conf.broker_consumer, app)
 
@@ -53,6 +54,12 @@ def create_app(settings: Settings, stage: str) -> faust.App:
             return self.bytes(body, content_type=content_type.split(";")[0])
 
     return app
+
+
+def table_dir(settings: Settings, stage: str) -> Path:
+    """Where a worker keeps its tables: one folder per worker, named by its web port (unique on a machine and the
+    same when `run` restarts it), because RocksDB locks a partition's files and Faust keeps a revoked one open."""
+    return settings.data_dir / "faust" / f"{stage}-{settings.web_port}"
 
 
 def advertised_host(web_host: str) -> str:

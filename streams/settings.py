@@ -34,6 +34,9 @@ class Settings:
     data_dir: Path = _setting(
         Path(".wirewatch"), "Where workers keep local state, `run` writes worker logs and its broker keeps its data "
         "(`kafka/`).")
+    table_store: str = _setting(
+        "rocksdb", "Where a worker keeps its tables: `rocksdb` (on disk under the data dir, so a restarted worker reads "
+        "only the changelog written since it stopped) or `memory` (read from the whole changelog at every start).")
     kafka_home: Path = _setting(
         Path(sys.prefix) / "kafka", "Where `deploy/setup.sh` installed the Apache Kafka broker `run` starts (its "
         "`libs/` jars); the default is inside the virtualenv.")
@@ -128,6 +131,8 @@ class Settings:
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
             raise ValueError(f"{ENV_PREFIX}PROCESSING_GUARANTEE must be at_least_once or exactly_once, not "
                              f"{self.processing_guarantee!r}")
+        if self.table_store not in ("rocksdb", "memory"):
+            raise ValueError(f"{ENV_PREFIX}TABLE_STORE must be rocksdb or memory, not {self.table_store!r}")
         if self.worker_max_restarts < 0:
             raise ValueError(f"{ENV_PREFIX}WORKER_MAX_RESTARTS must be 0 or more, not {self.worker_max_restarts}")
         if self.producer_linger_ms < 0:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -55,7 +56,8 @@ def clean_or_none(raw: RawArticle) -> list[CleanArticle] | None:
 def stage_app(name: str, settings: Settings | None = None) -> tuple[Any, Topics, Any]:
     """A stage's Faust app ready for `agent.test_context()`, its topics replaced by in-memory channels:
     (app, topics, the agent the stage's installer returns)."""
-    settings = settings or Settings.from_env({})
+    # A test context assigns no partitions, and a RocksDB table opens its files per assigned partition.
+    settings = dataclasses.replace(settings or Settings.from_env({}), table_store="memory")
     app = create_app(settings, name)
     topics = Topics(**{role: app.channel(maxsize=1000) for role in TOPIC_SPECS})
     agent = installer(name)(app, topics, settings)
