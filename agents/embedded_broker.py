@@ -40,10 +40,10 @@ logger.started.level = INFO
 """
 
 
-def die_with_parent() -> None:
-    """For `preexec_fn`: the child gets SIGTERM when the process that started it dies."""
-    # Linux: the kernel sends SIGTERM to the child if wirewatch dies, even by SIGKILL: no orphan processes.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent(signal_number: int = signal.SIGTERM) -> None:
+    """For `preexec_fn`: the child gets `signal_number` when the process that started it dies."""
+    # Linux: the kernel sends it to the child if wirewatch dies, even by SIGKILL: no orphan processes.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal_number)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

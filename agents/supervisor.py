@@ -59,10 +59,16 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "agents.cli", "worker", self.name],
                 stdout=subprocess.PIPE if self.pipe_stdout else log_file, stderr=log_file, stdin=subprocess.DEVNULL,
-                env=environ, start_new_session=True, preexec_fn=die_with_parent)
+                env=environ, start_new_session=True, preexec_fn=_killed_with_parent)
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
+
+
+def _killed_with_parent() -> None:
+    """A worker dies at once with `run`: its broker dies too, so it could neither commit nor flush, and waiting for
+    the broker kept workers with tables alive a minute. Dying is a crash, which at-least-once stages recover from."""
+    die_with_parent(signal.SIGKILL)
 
 
 @dataclass
