@@ -8,8 +8,10 @@ from real Reuters sentences, spread over the 6 days before the stream) to the cl
 deduped topic has them all. Then `--batches` batches of `--batch` real Reuters wires (in publish order, retimed
 into the day after the synthetic ones) are produced one after another, each as fast as the producer can, and the
 deduped topic is read until the batch came out. Figures per batch: articles/s from the first produce to the last
-verdict, CPU seconds per article of all dedup workers together (from /proc: what "per core" means), and at the end
-the peak RSS of each worker and of the broker. The medians over the batches are printed.
+verdict, CPU seconds per article of all dedup workers together (from /proc: what "per core" means) and of each, and
+at the end the peak RSS of each worker and of the broker. The medians over the batches are printed. The busiest
+worker holds the router and the decider, which read one partition each: one core's worth of its CPU per article is
+the ceiling of the stage (and so of the pipeline) whatever the number of dedup workers.
 """
 from __future__ import annotations
 
@@ -79,12 +81,14 @@ async def one_setup(workers_count: int, fill: list[CleanArticle], batches: list[
             fill_seconds = await drain(consumer, len(fill), workers) - started
             rows = []
             for batch in batches:
-                cpu_before = sum(cpu_seconds(w.process.pid) for w in workers)
+                cpu_before = [cpu_seconds(w.process.pid) for w in workers]
                 started = time.perf_counter()
                 await produce(producer, clean_topic, batch)
                 last = await drain(consumer, len(batch), workers)
-                cpu = sum(cpu_seconds(w.process.pid) for w in workers) - cpu_before
-                rows.append({"articles/s": len(batch) / (last - started), "CPU ms/article": 1000 * cpu / len(batch)})
+                cpu = [cpu_seconds(w.process.pid) - before for w, before in zip(workers, cpu_before)]
+                rows.append({"articles/s": len(batch) / (last - started),
+                             "CPU ms/article": 1000 * sum(cpu) / len(batch),
+                             **{f"worker {n + 1} CPU ms/article": 1000 * c / len(batch) for n, c in enumerate(cpu)}})
             memory = {f"worker {n + 1} peak RSS MiB": peak_rss_mib(w.process.pid) for n, w in enumerate(workers)}
             memory["broker peak RSS MiB"] = peak_rss_mib(broker.pid) if broker.pid else float("nan")
         finally:
@@ -93,6 +97,9 @@ async def one_setup(workers_count: int, fill: list[CleanArticle], batches: list[
             stop(workers)
     result = {name: statistics.median(row[name] for row in rows) for name in rows[0]}
     result["articles/s per core"] = 1000 / result["CPU ms/article"]
+    # Router and decider each read one partition: the busiest worker holds them and bounds the stage at this rate.
+    result["ceiling articles/s"] = 1000 / max(
+        result[f"worker {n + 1} CPU ms/article"] for n in range(workers_count))
     result["pre-fill articles/s"] = len(fill) / fill_seconds
     return {**result, **memory}
 

@@ -7,8 +7,9 @@ on the same texts in the same run, with 1 and 2 tag workers; medians of several 
 Each run starts an embedded Apache Kafka broker, creates topics under a fresh prefix, spawns the stage workers as
 their own processes (clean, dedup, N tag, alert), waits for one warm-up article to pass through every stage,
 ingests the first `--articles` wires by date from a JSONL file and reads the tagged topic until all of them
-arrived. Per-stage busy time comes from each worker's `/metrics` (the difference across the measured window), peak
-memory from `/proc/PID/status` (VmHWM). The reference: one process with the stage's model and pipes
+arrived. Per-stage busy time comes from each worker's `/metrics` (the difference across the measured window), CPU
+time of each stage's processes and of the broker from `/proc/PID/stat` (same window), peak memory from
+`/proc/PID/status` (VmHWM). The reference: one process with the stage's model and pipes
 (`load_ner`, warmed up) runs plain `nlp.pipe` over the same articles' texts (`plain_pipe`, batch
 `WIREWATCH_TAG_BATCH_SIZE`), in the same run, before or after the pipeline pass (alternating).
 """
@@ -40,7 +41,7 @@ from agents.clean.core import clean_article
 from agents.embedded_broker import broker_for, die_with_parent, free_port
 from agents.ingest.producer import ingest_paths
 from benchmarks.nlp_reference import ReferencePool
-from benchmarks.procfs import peak_rss_mib
+from benchmarks.procfs import cpu_seconds, peak_rss_mib
 from benchmarks.reuters import reuters_raw
 from benchmarks.reuters_reference import clean_reuters
 from streams.raw import raw_from_mapping
@@ -87,11 +88,12 @@ class Worker:
         return peak_rss_mib(self.process.pid)
 
 
-def spawn(stage: str, settings: Settings, logs: Path) -> Worker:
-    """Start `wirewatch worker STAGE` with the settings as `WIREWATCH_*` variables, as the integration tests do."""
+def spawn(stage: str, settings: Settings, logs: Path, port: int | None = None) -> Worker:
+    """Start `wirewatch worker STAGE` with the settings as `WIREWATCH_*` variables, as the integration tests do; a
+    worker started again on its predecessor's web port finds that one's tables on disk."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
     environ.update(settings.to_env())
-    port = free_port()
+    port = port or free_port()
     environ[f"{ENV_PREFIX}WEB_PORT"] = str(port)
     log_path = logs / f"{stage}.log"
     with open(log_path, "wb") as log:
@@ -194,7 +196,8 @@ async def one_run(wires: Path, expected: int, logs: Path, tag_workers: int = 1,
     """Steps 1–6 of one run with `tag_workers` tag workers and settings `overrides`; its figures by row name."""
     logs.mkdir(parents=True)
     with broker_for(Settings.from_env({}), logs / "kafka", log_path=logs / "broker.log") as broker:
-        settings = Settings.from_env({}, broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
+        # This process's WIREWATCH_* settings (e.g. the producer linger), with its own broker and topics.
+        settings = Settings.from_env(broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
                                      data_dir=logs / "data", **(overrides or {}))
         await create_topics(settings)
         workers = [spawn(stage, settings, logs) for stage in STAGES if stage != "tag"]
@@ -211,6 +214,7 @@ async def one_run(wires: Path, expected: int, logs: Path, tag_workers: int = 1,
             alert = next(w for w in workers if w.stage == "alert")
             await wait_for_alert(alert, workers, 1)
             before = {stage: stage_metrics(workers, stage) for stage in STAGES}
+            cpu_before = process_cpu(workers, broker.pid)
 
             reading = asyncio.create_task(read_tagged(consumer, expected, workers))
             started = time.perf_counter()
@@ -219,6 +223,7 @@ async def one_run(wires: Path, expected: int, logs: Path, tag_workers: int = 1,
             latencies, first_sent, last_arrived = await reading
             await wait_for_alert(alert, workers, before["alert"][1] + expected)
             after = {stage: stage_metrics(workers, stage) for stage in STAGES}
+            cpu = {name: seconds - cpu_before[name] for name, seconds in process_cpu(workers, broker.pid).items()}
             rss = {f"{w.stage}{' ' + w.log_path.parent.name if w.stage == 'tag' else ''}": w.peak_rss_mib()
                    for w in workers}
             rss["broker"] = peak_rss_mib(broker.pid) if broker.pid else float("nan")
@@ -231,8 +236,17 @@ async def one_run(wires: Path, expected: int, logs: Path, tag_workers: int = 1,
     for stage in STAGES:
         busy, count = (a - b for a, b in zip(after[stage], before[stage]))
         row[f"{stage} ms/article"] = 1000 * busy / max(count, 1)
+    row.update({f"{name} CPU ms/article": 1000 * seconds / expected for name, seconds in cpu.items()})
+    row["all CPU ms/article"] = 1000 * sum(cpu.values()) / expected
     row.update({f"{name} peak RSS MiB": peak for name, peak in rss.items()})
     return row
+
+
+def process_cpu(workers: list[Worker], broker_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of each stage's processes together and of the broker (/proc): where the cores went."""
+    seconds = {stage: sum(cpu_seconds(w.process.pid) for w in workers if w.stage == stage) for stage in STAGES}
+    seconds["broker"] = cpu_seconds(broker_pid) if broker_pid else 0.0
+    return seconds
 
 
 def stage_metrics(workers: list[Worker], stage: str) -> tuple[float, float]:
@@ -269,18 +283,21 @@ def main() -> None:
             rows = []
             for run in range(args.runs):
                 reference_first = (run + count) % 2 == 0
-                reference = pool.seconds("all")[0] if reference_first else 0.0
+                reference = pool.seconds("all") if reference_first else None
                 row = asyncio.run(one_run(wires, expected, work / f"tag{count}-run{run + 1}", count,
                                           {"processing_guarantee": args.guarantee}))
-                reference = reference or pool.seconds("all")[0]
-                row["nlp.pipe articles/s"] = expected / reference
+                wall, reference_cpu = reference or pool.seconds("all")
+                row["nlp.pipe articles/s"] = expected / wall
+                row["nlp.pipe CPU ms/article"] = 1000 * reference_cpu / expected
                 row["ratio pipeline / nlp.pipe"] = row["pipeline articles/s"] / row["nlp.pipe articles/s"]
                 rows.append(row)
             results[count] = {name: (max if name.endswith("MiB") else statistics.median)(r[name] for r in rows)
                               for name in rows[0]}
+    environment = sorted(f"{name}={value}" for name, value in os.environ.items() if name.startswith(ENV_PREFIX))
     print(f"Reuters-21578, first {len(raws)} wires by date ({expected} clean articles), embedded Apache Kafka, "
           f"{args.guarantee}, clean, dedup, N tag and alert workers, {os.cpu_count()} CPUs, medians of {args.runs} "
-          f"runs (peak RSS: the highest); nlp.pipe in one process on the same texts, same run; logs in {work}")
+          f"runs (peak RSS: the highest); nlp.pipe in one process on the same texts, same run; logs in {work}; "
+          f"settings from the environment: {environment or 'none'}")
     print_table(results, lambda n: f"{n} tag worker" + "s" * (n > 1), width=16, digits=2)
 
 

@@ -11,9 +11,10 @@ the tagged topic holds them all and the alert worker counted them in. Then it me
    occupy (allocated blocks, as `du`): Kafka preallocates each active segment's two index files to 10 MiB as sparse
    files, so their sizes (also printed, as "file sizes") overstate the disk used by about 20 MiB per partition;
 2. the peak RSS (VmHWM) of each stage worker;
-3. recovery: the dedup worker is stopped (SIGTERM, waited for) and a new one spawned; a fresh probe wire is ingested
-   at once, and the run times spawn → the new worker's `Worker ready` log line (Faust rebuilt its in-memory tables
-   from their changelogs) and spawn → the probe's verdict on the deduped topic. Then the latest of the N wires that
+3. recovery: the dedup worker is stopped (SIGTERM, waited for) and a new one spawned on its web port, as `run`
+   restarts one (so it finds its tables where it left them: with `WIREWATCH_TABLE_STORE=rocksdb` it reads only the
+   changelog written since, with `memory` the whole changelog); a fresh probe wire is ingested at once, and the run
+   times spawn → the new worker's `Worker ready` log line and spawn → the probe's verdict on the deduped topic. Then the latest of the N wires that
    cleans to one unmarked article is ingested again (a new delivery): a worker that kept its state calls it a
    `duplicate`; any other verdict means recovery lost state, and the benchmark exits non-zero after its report.
 
@@ -222,7 +223,7 @@ async def restart_dedup(workers: list[Worker], settings: Settings, logs: Path, p
               file=sys.stderr, flush=True)
         (logs / "restart").mkdir()  # its own folder: spawn names the log after the stage
         spawned = time.monotonic()
-        new = spawn("dedup", settings, logs / "restart")
+        new = spawn("dedup", settings, logs / "restart", port=old.port)  # as `run` restarts it: its tables on disk
         workers[STAGES.index("dedup")] = new
         ingesting = asyncio.create_task(ingest_paths([probe], settings, progress=False))
         probe_id = orjson.loads(probe.read_bytes())["id"]
