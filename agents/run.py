@@ -26,6 +26,9 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 # What `--fresh` forgets: the broker's data (topics, offsets, tables' changelogs) and the workers' local state.
 STATE_FOLDERS = ("kafka", "faust")
+# Not on the way to the live view's first line: started once the articles are sent, so that on a small machine the
+# broker and the other workers get the cores while they start.
+LATER_STAGES = ("stories", "entities")
 
 
 def run_embedded(paths: list[Path], settings: Settings, *, fresh: bool = False, exit_after_idle: float = 0.0,
@@ -48,7 +51,8 @@ def run_embedded(paths: list[Path], settings: Settings, *, fresh: bool = False, 
     try:
         start_http_server(settings.web_port, addr=settings.web_host)
         for worker in workers:  # they load their models while the broker starts, then wait for its topics
-            supervisor.watch(worker)
+            if worker.name not in LATER_STAGES:
+                supervisor.watch(worker)
         supervisor.watch(BrokerChild(broker))
         asyncio.run(create_topics(settings))
         _say(f"embedded Kafka broker {broker.url}, data in {broker.data_dir} "
@@ -61,6 +65,9 @@ def run_embedded(paths: list[Path], settings: Settings, *, fresh: bool = False, 
         alerts = next(w for w in workers if w.name == "alert").base_url
         _say(f"alert stream (server-sent events): {alerts}/alerts/stream")
         report = asyncio.run(ingest_paths(paths, settings))
+        for worker in workers:
+            if worker.name in LATER_STAGES:
+                supervisor.watch(worker)
         _say(f"ingested {report.sent} articles from {', '.join(map(str, paths))}"
              + (f" ({report.dead_lettered} to the dead-letter topic)" if report.dead_lettered else "")
              + "; Ctrl-C stops")
