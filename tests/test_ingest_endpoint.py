@@ -78,7 +78,7 @@ def test_accepted_articles_reach_the_clean_topic_with_the_ids_returned(clean_por
 def test_requests_without_the_token_or_of_the_wrong_type_or_size_are_refused(clean_port) -> None:
     one = orjson.dumps({"text": body_text("Acme")})
 
-    for token in (None, "wrong", ""):
+    for token in (None, "wrong", "", "\xff\xfe"):  # the last is sent as bytes that are not UTF-8
         status, headers, answer = post(clean_port, one, token=token)
         assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer"), token
         assert "Authorization" in answer["error"]
@@ -115,6 +115,7 @@ def test_bearer_token_is_compared_whole() -> None:
     assert not bearer_token_matches("Bearer t0", "t0k")
     assert not bearer_token_matches("Basic t0k", "t0k")
     assert not bearer_token_matches(None, "t0k")
+    assert not bearer_token_matches("Bearer \udcff\udcfe", "t0k")  # how aiohttp hands over bytes that are not UTF-8
 
 
 def test_json_bodies_name_the_item_that_fails() -> None:

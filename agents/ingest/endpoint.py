@@ -108,7 +108,8 @@ def bearer_token_matches(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8"))
+    # aiohttp gives undecodable header bytes as lone surrogates; any string must compare, and fail, not raise.
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
