@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from pathlib import Path
 
 import orjson
@@ -74,6 +75,16 @@ def test_folders_are_walked_recursively_in_sorted_order(tmp_path: Path):
         (tmp_path / name).write_text("text", encoding="utf-8")
     names = [Path(m.origin).relative_to(tmp_path).as_posix() for m in read_all(tmp_path)]
     assert names == ["a/sub/1.txt", "a/z.txt", "b/2.txt", "c.txt"]
+
+
+def test_a_folder_skips_its_readme_quietly_and_warns_of_other_unknown_files(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    for name in ("README.md", "story.txt", "notes.docx"):
+        (tmp_path / name).write_text("text", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="agents.ingest.files"):
+        names = [Path(m.origin).name for m in read_all(tmp_path)]
+    assert names == ["story.txt"]
+    assert [getattr(r, "path", None) for r in caplog.records] == [str(tmp_path / "notes.docx")]
 
 
 def test_unknown_extension_is_an_error_naming_the_file(tmp_path: Path):

@@ -65,15 +65,17 @@ def _files_under(path: Path) -> Iterator[Path]:
     if not path.is_dir():
         yield path
         return
-    # Hidden files (.DS_Store, editor swap files) are not articles. Other files of unknown type in a folder (a
-    # README beside the articles) are skipped with a warning; a file named explicitly must be a known type.
+    # Hidden files (.DS_Store, editor swap files) are not articles, nor is a README describing the folder (the seeds
+    # have one): both are skipped quietly. Other files of unknown type in a folder are skipped with a warning; a
+    # file named explicitly must be a known type.
     files = (p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in
                                                                     p.relative_to(path).parts))
     for file in sorted(files, key=lambda p: p.relative_to(path).parts):
         try:
             file_format(file)
         except ValueError as error:
-            log.warning("skipped file of unknown type", extra={"path": str(file), "error": str(error)})
+            if not file.name.upper().startswith("README"):
+                log.warning("skipped file of unknown type", extra={"path": str(file), "error": str(error)})
             continue
         yield file
 
