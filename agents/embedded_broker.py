@@ -58,8 +58,8 @@ class BrokerNotInstalled(RuntimeError):
 
 
 class EmbeddedBroker:
-    """An Apache Kafka node on 127.0.0.1 kept in `node_dir` (its configuration, and its data in `node_dir/data`); ports are
-    chosen once per instance, so a restart (after a crash, say) comes back where its clients expect it.
+    """An Apache Kafka node on 127.0.0.1 kept in `node_dir` (its configuration, and its data in `node_dir/data`);
+    ports are chosen once per instance, so a restart (after a crash, say) comes back where its clients expect it.
 
     `config` adds or overrides broker settings (tests shorten the log cleaner's and retention's intervals).
     """

@@ -119,9 +119,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
-                    "producer_max_batch_bytes", "broker_heap_mb", "retention_hours",
-                    "deadletter_retention_hours", "broker_wait_seconds", "session_timeout", "heartbeat_interval", "commit_interval", "fetch_wait_ms",
-                    "webhook_timeout",
+                    "producer_max_batch_bytes", "broker_heap_mb", "retention_hours", "deadletter_retention_hours",
+                    "broker_wait_seconds", "session_timeout", "heartbeat_interval", "commit_interval",
+                    "fetch_wait_ms", "webhook_timeout",
                     "story_window_hours", "dedup_retention_hours", "dedup_exact_retention_hours", "ingest_max_bytes",
                     "fetch_max_bytes", "fetch_timeout", "sse_heartbeat", "sse_buffer"]
         for name in positive:

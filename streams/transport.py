@@ -1,5 +1,6 @@
-"""How wirewatch's Faust apps consume: the fetch wait from the settings, and two corrections to faust-streaming's
-rebalance handling, without which events were skipped and their offsets committed when partitions moved.
+"""How wirewatch's Faust apps consume: the fetch wait from the settings, and three corrections to faust-streaming's
+rebalance handling, without which events were skipped and their offsets committed when partitions moved: the two
+below, in the consumer, and `FlowControl`, which keeps queued events when flow resumes.
 
 faust-streaming writes `fetch_max_wait_ms=1500` into every worker's aiokafka consumer; the wait is
 `WIREWATCH_FETCH_WAIT_MS` instead.
@@ -27,9 +28,10 @@ class FlowControl(FlowControlEvent):
 
     faust-streaming empties every agent's queue on each `resume()`, and its table recovery resumes flow several times
     after a rebalance, the last time after it has sought the partitions back to their committed offsets: events
-    fetched since were dropped unprocessed while later ones were processed and committed past them (with the
-    seek corrected as the module says, 3 dedup workers on a loaded machine still lost an index answer). The one clear that is
-    needed, of events from revoked partitions, Faust makes explicitly when partitions are revoked, before it seeks.
+    fetched since were dropped unprocessed while later ones were processed and committed past them (with the seek
+    corrected as the module says, 3 dedup workers on a loaded machine still lost an index answer). The one clear
+    that is needed, of events from revoked partitions, Faust makes explicitly when partitions are revoked, before
+    it seeks.
     """
 
     def resume(self) -> None:
