@@ -28,9 +28,10 @@ _EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 OUTPUT = "output"  # the offline tools' one sink: the lines they write
 
 
-def cleaned(paths: list[Path], settings: Settings) -> Iterator[tuple[str, CleanArticle | BadInput]]:
-    """(origin, clean article or the reason it was rejected) for every article under `paths`."""
-    for message, raw in load_raw_articles(paths, max_bytes=settings.max_article_bytes):
+def cleaned(paths: list[Path]) -> Iterator[tuple[str, CleanArticle | BadInput]]:
+    """(origin, clean article or the reason it was rejected) for every article under `paths`, of any size: offline,
+    no broker limits what a message may hold."""
+    for message, raw in load_raw_articles(paths, max_bytes=sys.maxsize):
         if isinstance(raw, BadInput):
             yield message.origin, raw
             continue
@@ -71,7 +72,7 @@ def _write(out: BinaryIO, obj: object) -> None:
 def clean_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     """`wirewatch clean`: one cleaned article per line with its input `path`; rejects reported on stderr."""
     rejects = Rejects()
-    for origin, article in rejects.accepted(cleaned(paths, settings)):
+    for origin, article in rejects.accepted(cleaned(paths)):
         _write(out, {"path": origin, **article.asdict()})
     return rejects.exit_code
 
@@ -108,7 +109,7 @@ def tag_file(path: Path, settings: Settings, out: BinaryIO) -> int:
 def process_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
     """`wirewatch process`: all four stages in one process, articles in publish-time order, one line each."""
     rejects = Rejects()
-    deduped = judged_in_order([article for _, article in rejects.accepted(cleaned(paths, settings))], settings)
+    deduped = judged_in_order([article for _, article in rejects.accepted(cleaned(paths))], settings)
     tagger = Tagger.from_settings(settings)
     rules = load_rules(settings.rules_file)
     for tagged, raised in raised_alerts(tag_articles(tagger, deduped), rules, AlertThrottle({})):

@@ -9,7 +9,7 @@ from dateutil import parser as date_parser
 
 from agents.clean.boilerplate import (GLUED_MARKERS, WireMetadata, is_boilerplate, separate_boilerplate,
                                       take_revision_mark)
-from agents.clean.html import HtmlPage, read_html
+from agents.clean.html import HtmlPage, is_page, read_html
 from agents.clean.language import detect_language
 from agents.clean.lead import Lead, read_byline, read_dateline, read_lead, readable_title
 from agents.clean.paragraphs import (break_before, normalise_space, repair_paragraph, repair_text,
@@ -19,7 +19,6 @@ from streams.records import CleanArticle, RawArticle
 
 _MAX_HEADLINE = 150
 _HEADLINE_END = re.compile(r"[.!?:;,…][”’\"')\]]*$")
-_PAGE_START = re.compile(r"\s*<(?:!doctype|html|head|body)\b", re.IGNORECASE)
 _NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 _WORD_BROKEN_AT_HYPHEN = re.compile(r"\w-$")  # "anti-" + "inflation": a compound wrapped at its hyphen
 # Zone abbreviations US wires still print; dateutil leaves unknown ones naive (and so wrongly UTC).
@@ -31,7 +30,7 @@ _TZINFOS = {name: timezone(timedelta(hours=h)) for name, h in (
 def clean_article(raw: RawArticle) -> list[CleanArticle]:
     """The clean articles in `raw`: one, or one per version when a text holds several versions of a story."""
     page = _page_of(raw)
-    body = raw.text if raw.text and not _PAGE_START.match(raw.text) else (page.text if page else "")
+    body = raw.text if raw.text and not is_page(raw.text) else (page.text if page else "")
     given_dateline = read_dateline(repair_text(raw.dateline)) if raw.dateline else None
     if given_dateline and given_dateline.rest:  # the story's first words, cut off into the dateline field
         body = given_dateline.rest + ("" if _WORD_BROKEN_AT_HYPHEN.search(given_dateline.rest) else " ") + body
@@ -165,7 +164,7 @@ def _clean_title(title: str | None) -> str:
 def _page_of(raw: RawArticle) -> HtmlPage | None:
     if raw.html:
         return read_html(raw.html)
-    if raw.text and _PAGE_START.match(raw.text):
+    if raw.text and is_page(raw.text):
         return read_html(raw.text)
     return None
 

@@ -5,6 +5,7 @@ nothing (a fragment, a page too small to score), the text of the page's block el
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -16,6 +17,7 @@ _JUNK = ("script, style, noscript, template, nav, aside, footer, header, form, b
          "figcaption, picture, [role=navigation], [role=complementary], [aria-hidden=true], .share, .social, "
          ".related, .newsletter, .advert, .ad, .comments, #comments")
 _BLOCKS = "p, h2, h3, h4, h5, h6, li, blockquote, pre, dd, td"
+_PAGE_START = re.compile(r"\s*<(?:!doctype|html|head|body)\b", re.IGNORECASE)
 # Where the article usually is, most specific first; the body is the fallback.
 _CONTAINERS = ("[itemprop=articleBody]", "article", "main", "[role=main]", "body")
 _TITLE_META = ("meta[property='og:title']", "meta[name='twitter:title']")
@@ -35,6 +37,11 @@ class HtmlPage:
     title: str | None = None
     published: str | None = None
     canonical_url: str | None = None
+
+
+def is_page(text: str) -> bool:
+    """Whether `text` is a whole HTML page (a feed's text field sometimes holds one) rather than an article's text."""
+    return _PAGE_START.match(text) is not None
 
 
 def read_html(html: str) -> HtmlPage:

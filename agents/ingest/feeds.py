@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError
 
 from agents.ingest.fetch import AddressPolicy, FetchError, client_session, fetch, settings_policy
 from agents.ingest.files import RawMessage
-from agents.ingest.producer import dead_letter_if_too_large, kafka_producer
+from agents.ingest.producer import fit_or_dead_letter, kafka_producer, origin_headers
 from streams.metrics import ARTICLES
 from streams.settings import Settings
 from streams.topics import topic_name
@@ -356,10 +356,12 @@ async def ingest_feeds(feeds_file: Path, settings: Settings, *, once: bool = Fal
 
     async def send(message: RawMessage) -> None:
         ARTICLES.labels(STAGE, "in").inc()
-        if await dead_letter_if_too_large(producer, settings, message):
+        fitting = await fit_or_dead_letter(producer, settings, message)
+        if fitting is None:
             return
         try:
-            await producer.send_and_wait(raw_topic, message.value, key=(message.key or "").encode())
+            await producer.send_and_wait(raw_topic, fitting.value, key=(fitting.key or "").encode(),
+                                         headers=origin_headers(fitting.origin))
         except KafkaError as error:
             ARTICLES.labels(STAGE, "failed").inc()
             raise SendError(f"{type(error).__name__}: {error}") from error

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import sys
 import time
@@ -19,13 +20,14 @@ from tqdm import tqdm
 
 from agents.clean.core import parse_published
 from agents.ingest.files import RawMessage, raw_messages
+from agents.ingest.pages import fit_raw_value
 from agents.ingest.replay import replay_delays, replay_order
 from streams.codecs import dumps
-from streams.deadletter import BadInput, dead_letter, record_dead_letter
+from streams.deadletter import ORIGIN_HEADER, BadInput, dead_letter, record_dead_letter
 from streams.metrics import ARTICLES, stage_timer
 from streams.raw import parse_raw
 from streams.settings import ENV_PREFIX, Settings
-from streams.topics import topic_name
+from streams.topics import message_limit_bytes, topic_name
 
 STAGE = "ingest"
 # Inputs with more messages than this get a progress bar on an interactive stderr (`progress=None`).
@@ -42,17 +44,26 @@ class IngestReport:
     failed: int = 0             # the broker did not take them: ingest exits non-zero, re-run it
 
 
-async def dead_letter_if_too_large(producer: AIOKafkaProducer, settings: Settings,
-                                   message: RawMessage) -> bool:
-    """Send `message` to the dead-letter topic instead when Kafka could not carry it; True if it did so."""
+async def fit_or_dead_letter(producer: AIOKafkaProducer, settings: Settings, message: RawMessage) -> RawMessage | None:
+    """`message`, made smaller when it is a page too large for Kafka (see `agents.ingest.pages`); None when it
+    could not be, after sending it to the dead-letter topic instead."""
     if len(message.value) <= settings.max_article_bytes:
-        return False
-    error = BadInput("too_large", f"{len(message.value)} bytes exceed the {settings.max_article_bytes} byte limit "
-                     f"({ENV_PREFIX}MAX_ARTICLE_BYTES)")
+        return message
+    value = await asyncio.to_thread(fit_raw_value, message.value, settings.max_article_bytes)  # a 10 MB page: 0.5 s
+    if len(value) <= settings.max_article_bytes:
+        return dataclasses.replace(message, value=value)
+    error = BadInput("too_large", f"{len(value)} bytes exceed the {settings.max_article_bytes} byte limit "
+                     f"({ENV_PREFIX}MAX_ARTICLE_BYTES)" + (" after reading its page" if value is not message.value
+                                                          else ""))
     letter = dead_letter(STAGE, message.value, error, origin=message.origin)
     await producer.send_and_wait(topic_name(settings, "deadletter"), dumps(letter), key=STAGE.encode())
     record_dead_letter(STAGE, letter)
-    return True
+    return None
+
+
+def origin_headers(origin: str) -> list[tuple[str, bytes]]:
+    """Kafka headers naming where a raw message came from, so a stage that cannot even parse it can say so."""
+    return [(ORIGIN_HEADER, origin.encode("utf-8", "replace"))]
 
 
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
@@ -63,7 +74,7 @@ def kafka_producer(settings: Settings) -> AIOKafkaProducer:
         max_batch_size=settings.producer_max_batch_bytes,
         linger_ms=settings.producer_linger_ms,
         enable_idempotence=True,
-        max_request_size=settings.max_article_bytes + 64 * 1024,
+        max_request_size=message_limit_bytes(settings),
         acks="all",
     )
 
@@ -105,11 +116,13 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings, producer: AIOK
             if speed > 0:  # latency is measured from the send, not from when the files were read
                 message = _stamped(message, time.time())
             ARTICLES.labels(STAGE, "in").inc()
-            if await dead_letter_if_too_large(producer, settings, message):
+            fitting = await fit_or_dead_letter(producer, settings, message)
+            if fitting is None:
                 report.dead_lettered += 1
                 continue
             with stage_timer(STAGE):
-                deliveries.append(await producer.send(raw_topic, message.value, key=run_key))
+                deliveries.append(await producer.send(raw_topic, fitting.value, key=run_key,
+                                                      headers=origin_headers(fitting.origin)))
         # flush() does not raise for single messages: each delivery's own result says whether it arrived.
         for delivery in asyncio.as_completed(deliveries):
             try:
