@@ -16,7 +16,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from mode.utils.times import want_seconds
 
 from streams.settings import Settings
-from streams.topics import COMPACTION_CONFIGS, TOPIC_SPECS, topic_configs, topic_name
+from streams.topics import COMPACTION_CONFIGS, TOPIC_SPECS, message_limit_bytes, topic_configs, topic_name
 
 log = logging.getLogger(__name__)
 _DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs' config_source of a value set on the topic itself
@@ -91,7 +91,9 @@ async def create_changelog_topics(app: faust.App, settings: Settings) -> dict[st
     for table in app.tables.values():
         topic = table.changelog_topic
         policy = ["compact"] * bool(topic.compacting) + ["delete"] * bool(topic.deleting)
-        configs = {"cleanup.policy": ",".join(policy)} if policy else {}
+        configs = {"max.message.bytes": str(message_limit_bytes(settings))}
+        if policy:
+            configs["cleanup.policy"] = ",".join(policy)
         if topic.compacting:
             configs.update(COMPACTION_CONFIGS)
         if topic.retention:

@@ -9,6 +9,7 @@ from faust.web import Request, Response, View
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
+from streams.topics import message_limit_bytes
 from streams.transport import FlowControl, transport_class
 from streams.metrics import exposition
 from streams.settings import Settings
@@ -31,6 +32,7 @@ def create_app(settings: Settings, stage: str) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_max_request_size=message_limit_bytes(settings),
         producer_linger=settings.producer_linger_ms / 1000,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,

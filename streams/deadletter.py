@@ -5,8 +5,10 @@ import base64
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 
 import faust
+import orjson
 from faust.types import Message
 
 from streams.metrics import ARTICLES, DEAD_LETTERS
@@ -14,6 +16,8 @@ from streams.records import DeadLetter
 
 log = logging.getLogger(__name__)
 
+# The Kafka header in which ingest names where a raw message came from (file and line, feed URL, HTTP request).
+ORIGIN_HEADER = "wirewatch-origin"
 # Kafka messages are capped near 1 MB, so a dead letter keeps at most this much of the original, plus its hash.
 MAX_KEPT_ORIGINAL = 256 * 1024
 
@@ -24,6 +28,17 @@ class BadInput(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def ensure_fits(record: faust.Record, max_bytes: int) -> None:
+    """Raise `BadInput("too_large")` when `record` exceeds the message limit, so the stage dead-letters its input.
+
+    Checked before the send because Faust publishes what an agent sends when the event is acknowledged, outside
+    the agent's code: a producer's size error there stops the worker.
+    """
+    if (size := len(record.dumps())) > max_bytes:
+        raise BadInput("too_large", f"its {type(record).__name__} record of {size} bytes exceeds the {max_bytes} "
+                                    f"byte limit (WIREWATCH_MAX_MESSAGE_BYTES)")
 
 
 def dead_letter(stage: str, original: bytes, error: BaseException, *, topic: str | None = None,
@@ -55,10 +70,26 @@ async def send_dead_letter(topic: faust.TopicT, stage: str, original: bytes | No
     """
     letter = dead_letter(stage, original or b"", error, topic=message.topic if message else None,
                          partition=message.partition if message else None,
-                         offset=message.offset if message else None)
+                         offset=message.offset if message else None, origin=origin_of(original, message))
     await topic.send(key=stage.encode(), value=letter)
     record_dead_letter(stage, letter, counts_article=counts_article)
     return letter
+
+
+def origin_of(original: bytes | None, message: Message | None) -> str | None:
+    """Where a failed message came from: its ingest's origin header, else the `origin` its record carries."""
+    headers = (message.headers or ()) if message is not None else ()
+    for key, value in headers.items() if isinstance(headers, Mapping) else headers:
+        if key == ORIGIN_HEADER and value:
+            return bytes(value).decode("utf-8", "replace")
+    try:
+        obj = orjson.loads(original or b"")
+    except orjson.JSONDecodeError:
+        return None
+    for record in (obj, obj.get("article")) if isinstance(obj, dict) else ():
+        if isinstance(record, dict) and isinstance(record.get("origin"), str):
+            return record["origin"]
+    return None
 
 
 def record_dead_letter(stage: str, letter: DeadLetter, *, counts_article: bool = True) -> None:

@@ -51,6 +51,7 @@ class CleanArticle(faust.Record, serializer="orjson", namespace="wirewatch.clean
     copyright: str | None = None    # "©2019 Bloomberg L.P."
     origin: str | None = None
     ingested_at: float = 0.0
+    truncated: bool = False         # the body was cut to WIREWATCH_MAX_CLEAN_ARTICLE_BYTES; the id is the whole text's
 
     @property
     def body(self) -> str:
@@ -121,8 +122,9 @@ class DedupCandidates(faust.Record, serializer="orjson", namespace="wirewatch.de
     schema_version: int = 2
 
 
-class EntityMention(faust.Record, serializer="orjson", namespace="wirewatch.entity"):
-    """One entity mention; offsets index `CleanArticle.full_text`."""
+class EntityMention(faust.Record, serializer="orjson", namespace="wirewatch.entity", include_metadata=False):
+    """One entity mention; offsets index `CleanArticle.full_text`. Serialised without Faust's type tag, which would
+    double the size of an article's mentions (the tagged record's field type says what they are)."""
 
     start: int
     end: int
@@ -138,6 +140,7 @@ class TaggedArticle(faust.Record, serializer="orjson", namespace="wirewatch.tagg
     verdict: DedupVerdict
     schema_version: int = 1
     entities: list[EntityMention] = []
+    truncated: bool = False         # the last mentions in the text were left out to fit WIREWATCH_MAX_MESSAGE_BYTES
 
     @property
     def canonical_entities(self) -> dict[str, str]:

@@ -47,7 +47,15 @@ class Settings:
     deadletter_retention_hours: float = _setting(
         720.0, "How long the broker keeps dead letters, longer than articles: they wait for someone to look.")
     max_article_bytes: int = _setting(
-        900_000, "Raw articles larger than this go to the dead-letter topic (Kafka's message limit is about 1 MB).")
+        900_000, "Largest raw-topic message. Ingest makes a larger web page fit (scripts, styles and inline images "
+        "removed, else the page read at the edge and sent as its text); what still does not fit is a dead letter.")
+    max_clean_article_bytes: int = _setting(
+        200_000, "Largest clean article record: the clean stage cuts a longer body at a paragraph (else word) "
+        "boundary and marks the article `truncated`, so its verdict and entities still fit one message (at most a "
+        "quarter of WIREWATCH_MAX_MESSAGE_BYTES).")
+    max_message_bytes: int = _setting(
+        1_000_000, "Largest record a stage sends; topics are created to take it (`max.message.bytes`). A record "
+        "over it is a dead letter with reason `too_large`, never a dead worker.")
     producer_max_batch_bytes: int = _setting(
         65_536, "Largest batch of records a producer sends to one partition in one request.")
     producer_linger_ms: int = _setting(
@@ -87,10 +95,12 @@ class Settings:
         720.0, "Dedup remembers exact body fingerprints (about 150 bytes each) this long after they were last seen, "
         "so a wire re-sent weeks later is still a duplicate.")
     ingest_token: str = _setting("", "Bearer token of `POST /ingest` on the clean worker; empty disables it. Never logged.")
-    ingest_max_bytes: int = _setting(5_000_000, "Largest `POST /ingest` request body accepted.")
+    ingest_max_bytes: int = _setting(
+        20_000_000, "Largest `POST /ingest` request body accepted (a news page can be 10 MB of HTML).")
     fetch_allow_private: bool = _setting(
         False, "Let feed ingest fetch private, loopback and link-local addresses (off: SSRF protection).")
-    fetch_max_bytes: int = _setting(5_000_000, "Largest feed or page response read; longer ones are cut off.")
+    fetch_max_bytes: int = _setting(
+        20_000_000, "Largest feed or page response read (a news page can be 10 MB of HTML); a longer one is refused.")
     fetch_timeout: float = _setting(10.0, "Seconds allowed for one feed or page fetch.")
     fetch_max_redirects: int = _setting(5, "Redirects followed per fetch.")
     webhook_url: str = _setting("", "Alert webhook URL (JSON POST); empty disables the webhook sink.")
@@ -119,6 +129,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
+                    "max_clean_article_bytes", "max_message_bytes",
                     "producer_max_batch_bytes", "broker_heap_mb", "retention_hours", "deadletter_retention_hours",
                     "broker_wait_seconds", "session_timeout", "heartbeat_interval", "commit_interval",
                     "fetch_wait_ms", "webhook_timeout",
@@ -127,6 +138,12 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, not {getattr(self, name)}")
+        if self.max_article_bytes > self.max_message_bytes:
+            raise ValueError(f"{ENV_PREFIX}MAX_ARTICLE_BYTES must not exceed {ENV_PREFIX}MAX_MESSAGE_BYTES "
+                             f"({self.max_message_bytes})")
+        if self.max_clean_article_bytes * 4 > self.max_message_bytes:  # see agents.clean.size
+            raise ValueError(f"{ENV_PREFIX}MAX_CLEAN_ARTICLE_BYTES must be at most a quarter of "
+                             f"{ENV_PREFIX}MAX_MESSAGE_BYTES ({self.max_message_bytes})")
         if self.rules_reload_seconds < 0:
             raise ValueError(f"{ENV_PREFIX}RULES_RELOAD_SECONDS must be 0 or more, not {self.rules_reload_seconds}")
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):

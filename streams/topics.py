@@ -57,13 +57,24 @@ COMPACTION_CONFIGS = {"segment.bytes": str(16 * 2**20), "segment.ms": str(3_600_
                       "min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": str(3_600_000)}
 
 
+# What a record batch adds to its records' values (headers, keys, the batch header), within the request limit.
+BATCH_OVERHEAD_BYTES = 64 * 1024
+
+
+def message_limit_bytes(settings: Settings) -> int:
+    """The largest record batch a producer sends and a topic takes: `max_message_bytes` of value, plus overhead."""
+    return settings.max_message_bytes + BATCH_OVERHEAD_BYTES
+
+
 def topic_configs(spec: TopicSpec, settings: Settings) -> dict[str, str]:
     """The broker settings of a topic: a table is compacted (kept whole, latest value per key); a stream is deleted
-    after its retention, dead letters last of all."""
+    after its retention, dead letters last of all. Each takes the records the stages may send, whatever the
+    cluster's default limit."""
+    limit = {"max.message.bytes": str(message_limit_bytes(settings))}
     if spec.compacted:
-        return {"cleanup.policy": "compact", **COMPACTION_CONFIGS}
+        return {"cleanup.policy": "compact", **COMPACTION_CONFIGS, **limit}
     hours = settings.deadletter_retention_hours if spec.dead_letters else settings.retention_hours
-    return {"cleanup.policy": "delete", "retention.ms": str(int(hours * 3_600_000))}
+    return {"cleanup.policy": "delete", "retention.ms": str(int(hours * 3_600_000)), **limit}
 
 
 def topic_name(settings: Settings, role: str) -> str:

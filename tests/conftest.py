@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from agents.admin import create_topics
@@ -95,6 +97,29 @@ def shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the shared real-news data set); it is not present on this machine")
     return path
+
+
+@pytest.fixture(scope="session")
+def largest_pages() -> list[str]:
+    """The pages of the extraction benchmark's development half, as text, the largest (CNN's 1.5 MB) first."""
+    folder = shared_data("zyte-aeb-dev/html")
+    paths = sorted(folder.glob("*.html.gz"), key=lambda p: p.stat().st_size, reverse=True)
+    return [gzip.decompress(path.read_bytes()).decode("utf-8", "replace") for path in paths]
+
+
+def long_news_text(size: int) -> str:
+    """`size` characters of real wire text (Reuters-21578 bodies, one paragraph each): one long article."""
+    path = shared_data("reuters21578/reuters21578.jsonl.gz")
+    paragraphs, total = [], 0
+    with gzip.open(path, "rb") as lines:
+        for line in lines:
+            body = orjson.loads(line).get("body")
+            if body:
+                paragraphs.append(" ".join(body.replace("Reuter\n", "").split()))
+                total += len(paragraphs[-1]) + 2
+                if total > size:
+                    break
+    return "\n\n".join(paragraphs)[:size]
 
 
 # ---- the embedded broker and worker processes (integration tests) ----

@@ -164,5 +164,5 @@ async def test_alert_agent_raises_once_and_sends_to_the_alerts_topic(stage) -> N
 async def test_feed_prints_each_tagged_article(stage, capsys) -> None:
     async with stage("feed") as harness:
         await harness.agent.put(tagged_korea_story().dumps())
-        assert "NEW STORY" in harness.agent.results[0]
+        assert "NEW STORY" in harness.agent.results[0][0]
     assert "Kim agrees to meet" in capsys.readouterr().out

@@ -93,6 +93,8 @@ def test_reingested_seed_is_a_duplicate_and_bad_input_is_dead_lettered(spawn_wor
         ("clean", "not_utf8")])
     too_large = next(d for d in letters if d["reason"] == "too_large")
     assert too_large["truncated"] and too_large["original_size"] > 20_000_000 and too_large["origin"] == str(huge)
+    # Each names the file and line it came from, although the clean stage could not even parse some of them.
+    assert sorted(d["origin"] for d in letters if d["stage"] == "clean") == [f"{bad}:{n}" for n in range(1, 5)]
 
 
 def test_two_clean_workers_share_the_partitions(spawn_worker, pipeline_settings: Settings, tmp_path: Path) -> None:

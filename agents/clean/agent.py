@@ -7,6 +7,7 @@ import faust
 from faust.types import StreamT
 
 from agents.clean.core import clean_article
+from agents.clean.size import within_size
 from agents.ingest.endpoint import install_ingest_endpoint
 from streams.deadletter import send_dead_letter
 from streams.metrics import ARTICLES, initialise_labels, stage_timer
@@ -32,7 +33,8 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                     raw = parse_raw(event.value, max_bytes=settings.max_article_bytes)
                     if not raw.ingested_at:  # a producer that did not say: the record's own time, stable on replay
                         raw = raw.derive(ingested_at=event.message.timestamp)
-                    articles = clean_article(raw)
+                    articles = [within_size(article, settings.max_clean_article_bytes)
+                                for article in clean_article(raw)]
                 for article in articles:
                     await topics.clean.send(key=DEDUP_SHARD_KEY.encode(), value=article)
             except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal

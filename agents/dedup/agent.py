@@ -16,7 +16,7 @@ from agents.dedup.bands import BandIndex
 from agents.dedup.decide import Thresholds
 from agents.dedup.route import Router
 from agents.dedup.sequence import Sequencer
-from streams.deadletter import send_dead_letter
+from streams.deadletter import ensure_fits, send_dead_letter
 from streams.metrics import ARTICLES, DEDUP_VERDICTS, initialise_labels, stage_timer
 from streams.raw import decode_record
 from streams.records import (VERDICT_KINDS, CleanArticle, DeadLetter, DedupCandidates, DedupedArticle, DedupManifest,
@@ -65,6 +65,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                 article = decode_record(event.value, CleanArticle)
                 with stage_timer(STAGE):
                     manifest, probes = router.route(article, seq=event.message.offset)
+                ensure_fits(manifest, settings.max_message_bytes)
                 for partition, probe in probes.items():
                     await topics.dedup_probes.send(key=str(partition).encode(), value=probe, partition=partition)
                 await topics.dedup_decide.send(key=ORDER_KEY, value=manifest)
@@ -110,6 +111,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                     with stage_timer(STAGE):
                         verdict = decider.decide(manifest, candidates)
                     deduped = DedupedArticle(article=manifest.article, verdict=verdict)
+                    ensure_fits(deduped, settings.max_message_bytes)
                     await topics.deduped.send(key=verdict.story_id.encode(), value=deduped)
                 except Exception as error:  # noqa: BLE001
                     outcomes.append(await send_dead_letter(topics.deadletter, STAGE, manifest.article.dumps(), error))

@@ -1,8 +1,14 @@
-"""The live feed: prints each tagged article and each alert as it arrives (the view `wirewatch run` shows)."""
+"""The live feed: prints each tagged article and each alert as it arrives (the view `wirewatch run` shows).
+
+Articles and alerts come from two topics, read independently: an alert can arrive before the article it is about.
+`AlertsAfterArticles` holds it until that article's line is printed, so a story reads in order.
+"""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
 from typing import TypeVar
 
 import faust
@@ -18,6 +24,41 @@ from streams.topics import Topics
 
 STAGE = "feed"
 Shown = TypeVar("Shown", bound=faust.Record)
+# Longest an alert waits for its article's line (a feed started after the article was printed never sees it).
+ALERT_HOLD_SECONDS = 10.0
+REMEMBERED_ARTICLES = 10_000
+
+
+class AlertsAfterArticles:
+    """Releases each alert once the article it is about has been shown, or after `hold_seconds` without it."""
+
+    def __init__(self, hold_seconds: float = ALERT_HOLD_SECONDS, remembered: int = REMEMBERED_ARTICLES) -> None:
+        self.hold_seconds = hold_seconds
+        self.remembered = remembered
+        self._shown: OrderedDict[str, None] = OrderedDict()
+        self._held: list[tuple[float, Alert]] = []
+
+    def article_shown(self, article_id: str) -> list[Alert]:
+        """Note that `article_id` was printed; returns the alerts that waited for it, in arrival order."""
+        self._shown[article_id] = None
+        if len(self._shown) > self.remembered:
+            self._shown.popitem(last=False)
+        released = [alert for _, alert in self._held if alert.article_id == article_id]
+        self._held = [(at, alert) for at, alert in self._held if alert.article_id != article_id]
+        return released
+
+    def alert_arrived(self, alert: Alert, now: float) -> list[Alert]:
+        """The alerts to print now: `alert` itself unless its article has yet to be shown (a digest has none)."""
+        if not alert.article_id or alert.article_id in self._shown:
+            return [alert]
+        self._held.append((now, alert))
+        return []
+
+    def overdue(self, now: float) -> list[Alert]:
+        """The held alerts that have waited `hold_seconds`: their article is not coming to this feed."""
+        released = [alert for at, alert in self._held if now - at >= self.hold_seconds]
+        self._held = [(at, alert) for at, alert in self._held if now - at < self.hold_seconds]
+        return released
 
 
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
@@ -25,30 +66,46 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     initialise_labels(STAGE)
     colour = sys.stdout.isatty()
 
-    async def show(stream: StreamT[bytes], record_type: type[Shown],
-                   formatter: Callable[..., str]) -> AsyncIterator[str | DeadLetter]:
-        counts_articles = record_type is TaggedArticle  # alerts are shown too, but are not articles
+    order = AlertsAfterArticles()
+
+    def printed(block: str) -> str:
+        print(block, flush=True)
+        return block
+
+    async def shown(stream: StreamT[bytes], record_type: type[Shown]) -> AsyncIterator[Shown | DeadLetter]:
+        """The stream's records, each decoded; what cannot be is dead-lettered and the feed goes on."""
         async for event in stream.events():
-            if counts_articles:
+            if record_type is TaggedArticle:
                 ARTICLES.labels(STAGE, "in").inc()
             try:
-                block = formatter(decode_record(event.value, record_type), colour=colour)
-            except Exception as error:  # noqa: BLE001 — an unreadable item is dead-lettered, the feed goes on
-                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
-                continue
-            print(block, flush=True)
-            if counts_articles:
-                ARTICLES.labels(STAGE, "out").inc()
-            yield block
+                yield decode_record(event.value, record_type)
+            except Exception as error:  # noqa: BLE001
+                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message,
+                                             counts_article=record_type is TaggedArticle)
 
     @app.agent(topics.alerts, name="feed-alerts")
-    async def show_alerts(stream: StreamT[bytes]) -> AsyncIterator[str | DeadLetter]:
-        async for shown in show(stream, Alert, format_alert):
-            yield shown
+    async def show_alerts(stream: StreamT[bytes]) -> AsyncIterator[list[str] | DeadLetter]:
+        async for alert in shown(stream, Alert):
+            if isinstance(alert, DeadLetter):
+                yield alert
+                continue
+            ready = order.alert_arrived(alert, time.monotonic())
+            yield [printed(format_alert(item, colour=colour)) for item in ready]
 
     @app.agent(topics.tagged, name="feed-articles")
-    async def show_articles(stream: StreamT[bytes]) -> AsyncIterator[str | DeadLetter]:
-        async for shown in show(stream, TaggedArticle, format_article):
-            yield shown
+    async def show_articles(stream: StreamT[bytes]) -> AsyncIterator[list[str] | DeadLetter]:
+        async for item in shown(stream, TaggedArticle):
+            if isinstance(item, DeadLetter):
+                yield item
+                continue
+            blocks = [printed(format_article(item, colour=colour))]
+            ARTICLES.labels(STAGE, "out").inc()
+            blocks += [printed(format_alert(alert, colour=colour)) for alert in order.article_shown(item.article.id)]
+            yield blocks
+
+    @app.timer(1.0)
+    async def show_overdue_alerts() -> None:
+        for alert in order.overdue(time.monotonic()):
+            printed(format_alert(alert, colour=colour))
 
     return show_articles

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 import faust
 from faust.types import EventT, StreamT
 
-from agents.tag.articles import tag_articles
+from agents.tag.articles import tag_articles, within_size
 from agents.tag.core import Tagger
-from streams.deadletter import BadInput, send_dead_letter
+from streams.deadletter import BadInput, ensure_fits, send_dead_letter
 from streams.metrics import ARTICLES, ENTITIES, initialise_labels, stage_timer
 from streams.raw import decode_record
 from streams.records import DeadLetter, DedupedArticle, TaggedArticle
@@ -34,8 +34,10 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
             for event, outcome in await _tag_batch(events):
                 if isinstance(outcome, TaggedArticle):
                     try:
+                        outcome = within_size(outcome, settings.max_message_bytes)
+                        ensure_fits(outcome, settings.max_message_bytes)
                         await topics.tagged.send(key=outcome.verdict.story_id.encode(), value=outcome)
-                    except Exception as error:  # noqa: BLE001 — e.g. a record over the broker's size limit
+                    except Exception as error:  # noqa: BLE001 — e.g. the broker refused it
                         outcome = await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
                     else:
                         ARTICLES.labels(STAGE, "out").inc()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
+
 from agents.tag.core import Tagger
 from streams.records import DedupedArticle, TaggedArticle
 
@@ -15,3 +17,15 @@ def tag_articles(tagger: Tagger, items: Sequence[DedupedArticle]) -> list[Tagged
     mentions = tagger.tag([item.article.full_text for item in items])
     return [TaggedArticle(article=item.article, verdict=item.verdict, entities=found)
             for item, found in zip(items, mentions)]
+
+
+def within_size(tagged: TaggedArticle, max_bytes: int) -> TaggedArticle:
+    """`tagged`, or, when its record exceeds `max_bytes` (a long list of names), with the mentions that fit, in text
+    order, and marked `truncated`."""
+    size = len(tagged.dumps())
+    if size <= max_bytes:
+        return tagged
+    kept = list(tagged.entities)
+    while kept and size > max_bytes:
+        size -= len(orjson.dumps(kept.pop().to_representation())) + 1
+    return tagged.derive(entities=kept, truncated=True)
