@@ -9,7 +9,9 @@ from pathlib import Path
 
 from agents.stages import STAGE_MODULES
 from streams.logs import logging_config
-from streams.settings import Settings, documented_settings
+from streams.settings import DEFAULTS, Settings, documented_settings
+
+DEMO_SEEDS = DEFAULTS / "seeds"  # what `run` ingests without paths: package data, so the demo runs from any folder
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -26,7 +28,7 @@ def _broker_options(parser: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from agents.run import run_embedded
 
-    paths = args.paths or [Path(__file__).resolve().parent.parent / "seeds"]
+    paths = args.paths or [DEMO_SEEDS]
     return run_embedded(paths, _settings(args), fresh=args.fresh, exit_after_idle=args.exit_after_idle,
                         timeout=args.timeout)
 
@@ -96,9 +98,10 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="everything on an embedded broker, with a live feed (the default demo)",
                               description="Start the embedded Kafka broker (its data in WIREWATCH_DATA_DIR/kafka), "
                               "create the topics, run every stage as its own supervised process, ingest PATHS "
-                              "(default: seeds/) and print the live feed. Ctrl-C stops. A second run continues "
-                              "where the last one stopped.")
-    run.add_argument("paths", nargs="*", type=Path, help="files or folders to ingest (default: seeds/)")
+                              "(default: the seeds shipped in the package) and print the live feed. Ctrl-C stops. "
+                              "A second run continues where the last one stopped.")
+    run.add_argument("paths", nargs="*", type=Path,
+                     help="files or folders to ingest (default: the seeds shipped in the package)")
     run.add_argument("--web-port", type=int, help="first metrics port; stages use the next ones (WIREWATCH_WEB_PORT)")
     run.add_argument("--exit-after-idle", type=float, default=0.0, metavar="SECONDS",
                      help="stop once the feed has shown something and then been quiet this long "

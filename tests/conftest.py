@@ -25,12 +25,12 @@ from agents.stages import installer
 from streams.app import create_app
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
-from streams.settings import ENV_PREFIX, Settings
+from streams.settings import DEFAULTS, ENV_PREFIX, Settings
 from streams.topics import TOPIC_SPECS, Topics
 from tests.webhook_receiver import webhook_receiver  # noqa: F401 (a fixture, shared)
 
 REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO / "seeds"
+SEEDS = DEFAULTS / "seeds"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

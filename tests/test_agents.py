@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,11 +10,9 @@ import pytest
 
 from streams.records import (Alert, CleanArticle, DeadLetter, DedupedArticle, DedupVerdict, EntityMention,
                              TaggedArticle)
-from streams.settings import Settings
+from streams.settings import DEFAULTS, Settings
 from streams.topics import TOPIC_SPECS, Topics
 from tests.conftest import stage_app
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -40,8 +37,7 @@ def stage() -> Callable[..., Any]:
     """`async with stage("clean") as harness:` runs the clean agent in its test context."""
 
     def make(name: str, **overrides: Any) -> Any:
-        settings = Settings.from_env({}, rules_file=REPO / "deploy" / "rules.example.yaml", tag_batch_wait=0.01,
-                                     **overrides)
+        settings = Settings.from_env({}, rules_file=DEFAULTS / "rules.example.yaml", tag_batch_wait=0.01, **overrides)
         app, topics, agent = stage_app(name, settings)
         outputs = {role: getattr(topics, role).__aiter__() for role in TOPIC_SPECS}
 

@@ -12,9 +12,9 @@ from agents.alert.core import AlertLedger, alerts_for, development_key, idempote
 from agents.alert.facts import StoryFacts, stale_stories
 from agents.alert.rules import RuleSet, RulesInvalid, load_rules, parse_rules
 from streams.records import CleanArticle, DedupVerdict, EntityMention, TaggedArticle
+from streams.settings import DEFAULTS
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_RULES = REPO / "deploy" / "rules.example.yaml"
+EXAMPLE_RULES = DEFAULTS / "rules.example.yaml"
 
 # What a tagger would find in the seeds: the name as written → (canonical, label).
 SEED_ENTITIES = {

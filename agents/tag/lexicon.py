@@ -67,7 +67,7 @@ class Lexicon:
 
     @classmethod
     def from_file(cls, path: Path | str) -> Lexicon:
-        """The lexicon in a YAML alias file (see deploy/aliases.yaml); a missing or broken file raises."""
+        """The lexicon in a YAML alias file (see streams/defaults/aliases.yaml); a missing or broken file raises."""
         path = Path(path)
         try:
             document = yaml.safe_load(path.read_text(encoding="utf-8"))
