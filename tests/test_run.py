@@ -245,3 +245,25 @@ def test_ctrl_c_in_a_terminal_stops_the_workers_cleanly_then_the_broker_within_s
         assert "Closing event loop" in (logs / f"{stage}.log").read_text(), f"{stage} stopped cleanly"
     assert alive(list(processes.values())) == []
 
+
+def test_a_killed_broker_is_reported_at_once_and_restarted_and_a_stop_without_it_is_quick(start_run) -> None:
+    run = start_run()
+    run.until(seed_story_shown, 120, "the seed story and its alerts")
+    processes = processes_of(run.process.pid)
+    mark = len(run.stderr)
+    os.kill(processes["broker"], signal.SIGKILL)
+    wait_for(lambda: "broker died (killed by SIGKILL)" in run.said(mark), 5, "run saying the broker died")
+    wait_for(lambda: "broker restarted" in run.said(mark), 60, "run saying the broker is back")
+    restarted = processes_of(run.process.pid)
+    assert restarted.keys() == processes.keys() and restarted["broker"] != processes["broker"]
+
+    # Stopped while the broker is down again: the workers cannot commit without it, and must not wait for it.
+    mark = len(run.stderr)
+    os.kill(restarted["broker"], signal.SIGKILL)
+    wait_for(lambda: "broker died" in run.said(mark), 5, "run saying the broker died again")
+    stopping = time.monotonic()
+    run.process.send_signal(signal.SIGTERM)
+    assert run.process.wait(timeout=60) == 0
+    assert time.monotonic() - stopping < STOP_BOUND, run.said(mark)
+    time.sleep(0.5)
+    assert alive(list(processes.values()) + list(restarted.values())) == [], "nothing outlives run"
