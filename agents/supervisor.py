@@ -95,6 +95,7 @@ class _Watch:
     started_at: float
     failures: int = 0                 # deaths in a row, each within STABLE_SECONDS of its start
     restart_at: float | None = None   # when a dead child is due to start again
+    died_at: float = 0.0              # when it was last seen dead
 
 
 class GaveUp(RuntimeError):
@@ -129,13 +130,26 @@ class Supervisor:
                     raise GaveUp(f"{watch.child.name} exited with code {code} {watch.failures} times in a row; the "
                                  f"last lines of {watch.child.log_path}:\n{last_lines(watch.child.log_path)}")
                 delay = min(2.0 ** (watch.failures - 1), LONGEST_BACK_OFF)
-                watch.restart_at = now + delay
-                log.warning("process died; restarting it", extra={"stage": watch.child.name, "exit_code": code,
-                                                                   "in_seconds": delay, "in_a_row": watch.failures})
+                watch.died_at, watch.restart_at = now, now + delay
+                log.warning("%s died (%s); restarting it in %.0f s", watch.child.name, exit_reason(code), delay,
+                            extra={"stage": watch.child.name, "exit_code": code, "in_seconds": delay,
+                                   "in_a_row": watch.failures})
             if now >= watch.restart_at:
                 WORKER_RESTARTS.labels(watch.child.name).inc()
-                watch.child.start()
+                watch.child.start()   # the broker's returns once it answers
                 watch.started_at, watch.restart_at = time.monotonic(), None
+                log.info("%s restarted, %.1f s after it died", watch.child.name, watch.started_at - watch.died_at,
+                         extra={"stage": watch.child.name})
+
+
+def exit_reason(code: int) -> str:
+    """How a process ended, in words: `exit code 1`, or `killed by SIGKILL` for Popen's negative codes."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
 
 
 def stop_workers(workers: list[WorkerProcess], timeout: float = 30.0) -> None:

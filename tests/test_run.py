@@ -22,6 +22,7 @@ from tests.conftest import metric_value, wait_for
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parent.parent
 STAGES = 7
+STOP_BOUND = 15.0   # seconds: a safety bound for stopping everything (2-4 s measured on 2 cores)
 
 
 @dataclass
@@ -51,6 +52,11 @@ class Run:
                 raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}:\n{self.stdout.decode()}")
             time.sleep(0.2)
         return self.stdout.decode()
+
+    def said(self, since: int = 0) -> str:
+        """What run printed on stderr, from byte `since` on."""
+        self.read()
+        return self.stderr[since:].decode(errors="replace")
 
     def interrupt(self) -> int:
         """Ctrl-C, then the exit code."""
@@ -107,6 +113,32 @@ def children_of(pid: int) -> list[int]:
         found += kids
         frontier += kids
     return found
+
+
+def processes_of(pid: int) -> dict[str, int]:
+    """The live processes under `run` by what they are: each stage's worker by its stage, and the `broker`."""
+    found = {}
+    for child in alive(children_of(pid)):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        if b"worker" in command[:-2]:
+            found[command[-2].decode()] = child
+        elif b"kafka.Kafka" in command:
+            found["broker"] = child
+    return found
+
+
+def exit_times(processes: dict[str, int], started: float, timeout: float) -> dict[str, float]:
+    """Seconds from `started` until each of `processes` exited, watched every 20 ms for up to `timeout` s."""
+    exited: dict[str, float] = {}
+    while len(exited) < len(processes) and time.monotonic() - started < timeout:
+        for name, pid in processes.items():
+            if name not in exited and not alive([pid]):
+                exited[name] = round(time.monotonic() - started, 2)
+        time.sleep(0.02)
+    return exited
 
 
 def alive(pids: list[int]) -> list[int]:
@@ -170,9 +202,8 @@ def test_run_shows_the_seeds_then_continues_where_it_stopped_and_starts_over_whe
 def test_a_killed_worker_is_restarted_and_a_killed_run_leaves_no_process(start_run) -> None:
     run = start_run()
     run.until(seed_story_shown, 120, "the seed story and its alerts")
-    commands = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in children_of(run.process.pid)}
-    workers = {command[-2].decode(): pid for pid, command in commands.items() if b"worker" in command[:-2]}
-    assert sorted(workers) == sorted(["clean", "dedup", "tag", "alert", "stories", "entities", "feed"])
+    workers = processes_of(run.process.pid)
+    assert sorted(workers) == sorted(["clean", "dedup", "tag", "alert", "stories", "entities", "feed", "broker"])
     os.kill(workers["clean"], signal.SIGKILL)
     restarts = 'wirewatch_worker_restarts_total{stage="clean"}'
     wait_for(lambda: metric_value(run.web_port, restarts) == 1, 30, "the clean worker restarted")
@@ -195,3 +226,44 @@ def test_a_worker_that_keeps_dying_stops_the_run_with_its_last_log_lines(start_r
     # alert and entities both read the rules file; whichever gives up first stops the run.
     assert re.search(r"(alert|entities) exited with code 2 3 times in a row", said), said[-3000:]
     assert "missing.yaml: cannot read rules" in said, "the worker's own last words are shown"
+
+
+def test_ctrl_c_in_a_terminal_stops_the_workers_cleanly_then_the_broker_within_seconds(start_run) -> None:
+    run = start_run()
+    run.until(seed_story_shown, 120, "the seed story and its alerts")
+    processes = processes_of(run.process.pid)
+    assert len(processes) == STAGES + 1, processes
+    interrupted = time.monotonic()
+    os.killpg(run.process.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole foreground process group
+    exited = exit_times(processes, interrupted, timeout=STOP_BOUND)
+    assert run.process.wait(timeout=STOP_BOUND) == 0
+    assert sorted(exited) == sorted(processes), f"still running {STOP_BOUND} s after Ctrl-C; exited: {exited}"
+    workers = {name: at for name, at in exited.items() if name != "broker"}
+    assert exited["broker"] > max(workers.values()), f"the broker stops last: {exited}"
+    logs = Path(re.search(r"logs in (\S+)", run.said()).group(1))
+    for stage in workers:  # Faust's last words after a clean stop; a killed worker has none
+        assert "Closing event loop" in (logs / f"{stage}.log").read_text(), f"{stage} stopped cleanly"
+    assert alive(list(processes.values())) == []
+
+
+def test_a_killed_broker_is_reported_at_once_and_restarted_and_a_stop_without_it_is_quick(start_run) -> None:
+    run = start_run()
+    run.until(seed_story_shown, 120, "the seed story and its alerts")
+    processes = processes_of(run.process.pid)
+    mark = len(run.stderr)
+    os.kill(processes["broker"], signal.SIGKILL)
+    wait_for(lambda: "broker died (killed by SIGKILL)" in run.said(mark), 5, "run saying the broker died")
+    wait_for(lambda: "broker restarted" in run.said(mark), 60, "run saying the broker is back")
+    restarted = processes_of(run.process.pid)
+    assert restarted.keys() == processes.keys() and restarted["broker"] != processes["broker"]
+
+    # Stopped while the broker is down again: the workers cannot commit without it, and must not wait for it.
+    mark = len(run.stderr)
+    os.kill(restarted["broker"], signal.SIGKILL)
+    wait_for(lambda: "broker died" in run.said(mark), 5, "run saying the broker died again")
+    stopping = time.monotonic()
+    run.process.send_signal(signal.SIGTERM)
+    assert run.process.wait(timeout=60) == 0
+    assert time.monotonic() - stopping < STOP_BOUND, run.said(mark)
+    time.sleep(0.5)
+    assert alive(list(processes.values()) + list(restarted.values())) == [], "nothing outlives run"
