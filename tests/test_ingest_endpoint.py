@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 
 TOKEN = "t0k"
 MAX_BYTES = 4000
+MAX_ARTICLES = 3
 
 
 def body_text(subject: str) -> str:
@@ -53,10 +54,16 @@ def wait_for_web(process: Any, timeout: float = 60.0) -> int:
     raise AssertionError(f"the clean worker's web server did not answer within {timeout} s")
 
 
+def json_lines(count: int) -> bytes:
+    """`count` distinct articles as JSON lines."""
+    return b"".join(orjson.dumps({"title": f"Company {n} opens a plant", "text": body_text(f"Company {n}")}) + b"\n"
+                    for n in range(count))
+
+
 @pytest.fixture
 def clean_port(pipeline_settings: Settings, spawn_worker: Any) -> int:
     worker = spawn_worker("clean", pipeline_settings, WIREWATCH_INGEST_TOKEN=TOKEN,
-                          WIREWATCH_INGEST_MAX_BYTES=str(MAX_BYTES))
+                          WIREWATCH_INGEST_MAX_BYTES=str(MAX_BYTES), WIREWATCH_INGEST_MAX_ARTICLES=str(MAX_ARTICLES))
     return wait_for_web(worker)
 
 
@@ -84,7 +91,7 @@ def test_requests_without_the_token_or_of_the_wrong_type_or_size_are_refused(cle
         assert "Authorization" in answer["error"]
     assert post(clean_port, one, content_type="text/plain")[0] == 415
     status, _, answer = post(clean_port, b"[" + b",".join([one] * 20) + b"]")
-    assert status == 413 and answer["limit"] == MAX_BYTES
+    assert status == 413 and answer["limit"] == MAX_BYTES and answer["setting"] == "WIREWATCH_INGEST_MAX_BYTES"
     status, _, answer = post(clean_port, b'{"text": "unfinished')
     assert status == 400 and answer["reason"] == "malformed_json"
 
@@ -106,6 +113,20 @@ def test_one_bad_line_refuses_the_whole_request(clean_port, pipeline_settings) -
     assert [r["title"] for r in raw] == ["Marker"]
 
 
+def test_more_articles_than_the_limit_are_refused_and_none_sent(clean_port, pipeline_settings) -> None:
+    too_many = [{"title": f"Item {n}", "text": body_text(f"Company {n}")} for n in range(MAX_ARTICLES + 1)]
+
+    for body, content_type in [(json_lines(MAX_ARTICLES + 1), "application/x-ndjson"),
+                               (orjson.dumps(too_many), "application/json")]:
+        status, _, answer = post(clean_port, body, content_type=content_type)
+        assert status == 413, answer
+        assert answer["limit"] == MAX_ARTICLES and answer["setting"] == "WIREWATCH_INGEST_MAX_ARTICLES"
+        assert "WIREWATCH_INGEST_MAX_ARTICLES" in answer["error"]
+    assert post(clean_port, json_lines(MAX_ARTICLES), content_type="application/x-ndjson")[0] == 202
+    raw = read_topic_sync(pipeline_settings, "raw", MAX_ARTICLES + 1, timeout=5)
+    assert len(raw) == MAX_ARTICLES
+
+
 # ---- the pure parts, without a worker ----
 
 
@@ -119,7 +140,8 @@ def test_bearer_token_is_compared_whole() -> None:
 
 
 def test_json_bodies_name_the_item_that_fails() -> None:
-    items = parse_body(orjson.dumps([{"text": body_text("Acme")}, ["not", "an", "object"]]), "application/json")
+    items = parse_body(orjson.dumps([{"text": body_text("Acme")}, ["not", "an", "object"]]), "application/json",
+                       max_articles=10)
     with pytest.raises(Rejected) as refused:
         prepare_articles(items, max_bytes=900_000, now=1.0)
     assert refused.value.status == 400
@@ -132,6 +154,16 @@ def test_ids_are_the_clean_stage_ids() -> None:
     from streams.raw import raw_from_mapping
 
     obj = {"title": "Acme opens a plant", "text": body_text("Acme")}
-    [prepared] = prepare_articles(parse_body(orjson.dumps(obj), "application/json"), max_bytes=900_000, now=5.0)
+    [prepared] = prepare_articles(parse_body(orjson.dumps(obj), "application/json", max_articles=1), max_bytes=900_000,
+                                  now=5.0)
     assert prepared.ids == [a.id for a in clean_article(raw_from_mapping(obj, max_bytes=900_000))]
     assert orjson.loads(prepared.value) == {**obj, "origin": "http", "ingested_at": 5.0}
+
+
+def test_json_lines_over_the_limit_are_refused_before_the_rest_is_parsed() -> None:
+    with pytest.raises(Rejected) as refused:
+        parse_body(json_lines(3) + b"not JSON, never read\n", "application/x-ndjson", max_articles=3)
+    assert refused.value.status == 413
+    assert refused.value.details["limit"] == 3
+    assert refused.value.details["setting"] == "WIREWATCH_INGEST_MAX_ARTICLES"
+    assert len(parse_body(b"\n" + json_lines(3) + b"\n\n", "application/x-ndjson", max_articles=3)) == 3
