@@ -32,12 +32,14 @@ def body_text(subject: str) -> str:
             f"Shares of {subject} rose 2% in early trading after the announcement.")
 
 
-def post(port: int, body: bytes, *, content_type: str = "application/json", token: str | None = TOKEN
-         ) -> tuple[int, dict[str, str], dict[str, Any]]:
-    """(status, headers, JSON body) of a POST to the worker's /ingest."""
+def post(port: int, body: bytes, *, content_type: str = "application/json", token: str | None = TOKEN,
+         key: str | None = None) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """(status, headers, JSON body) of a POST to the worker's /ingest, with `key` as its `Idempotency-Key`."""
     headers = {"Content-Type": content_type}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
+    if key is not None:
+        headers["Idempotency-Key"] = key
     request = urllib.request.Request(f"http://127.0.0.1:{port}/ingest", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -133,6 +135,24 @@ def test_more_articles_than_the_limit_are_refused_and_none_sent(clean_port, pipe
     assert len(raw) == MAX_ARTICLES
 
 
+def test_a_retry_with_the_same_idempotency_key_is_answered_again_and_not_sent_again(clean_port,
+                                                                                   pipeline_settings) -> None:
+    first = orjson.dumps({"title": "Acme opens a plant", "text": body_text("Acme")})
+
+    status, headers, answer = post(clean_port, first, key="order-17")
+    assert status == 202 and "Idempotent-Replayed" not in headers
+    again_status, again_headers, again = post(clean_port, first, key="order-17")
+    assert (again_status, again) == (status, answer)
+    assert again_headers["Idempotent-Replayed"] == "true"
+    other = orjson.dumps({"title": "Globex opens a plant", "text": body_text("Globex")})
+    status, _, refused = post(clean_port, other, key="order-17")
+    assert status == 422 and "Idempotency-Key" in refused["error"]
+    assert post(clean_port, other, key="k" * 256)[0] == 400
+    assert post(clean_port, orjson.dumps({"title": "Marker", "text": body_text("Initech")}), key="order-18")[0] == 202
+    raw = read_topic_sync(pipeline_settings, "raw", 3, timeout=5)
+    assert sorted(r["title"] for r in raw) == ["Acme opens a plant", "Marker"]
+
+
 @pytest.fixture
 def roomy_port(pipeline_settings: Settings, spawn_worker: Any) -> int:
     """A clean worker that takes 5,000 articles per request (the default byte limit)."""
@@ -141,11 +161,11 @@ def roomy_port(pipeline_settings: Settings, spawn_worker: Any) -> int:
     return wait_for_web(worker)
 
 
-def test_the_worker_answers_metrics_while_a_large_request_is_cleaned(roomy_port) -> None:
+def test_the_worker_answers_metrics_and_retries_while_a_large_request_is_cleaned(roomy_port) -> None:
     body = json_lines(5000)  # the clean core takes 2 to 4 s over them
     answers: list[tuple[int, dict[str, str], dict[str, Any]]] = []
     large = threading.Thread(target=lambda: answers.append(
-        post(roomy_port, body, content_type="application/x-ndjson")))
+        post(roomy_port, body, content_type="application/x-ndjson", key="big")))
     metrics_seconds: list[float] = []
     stop = threading.Event()
 
@@ -161,6 +181,8 @@ def test_the_worker_answers_metrics_while_a_large_request_is_cleaned(roomy_port)
     assert post(roomy_port, orjson.dumps({"title": "Warm-up", "text": body_text("Acme")}))[0] == 202
     large.start()
     probe.start()
+    time.sleep(0.3)
+    in_flight = post(roomy_port, body, content_type="application/x-ndjson", key="big")
     large.join()
     stop.set()
     probe.join()
@@ -169,6 +191,7 @@ def test_the_worker_answers_metrics_while_a_large_request_is_cleaned(roomy_port)
     assert len(metrics_seconds) >= 5, "the request was over too soon to tell"
     # Cleaning the 5,000 articles on the event loop in one go held /metrics that long.
     assert max(metrics_seconds) < 1.0, metrics_seconds
+    assert in_flight[0] == 409 and "in flight" in in_flight[2]["error"]
 
 
 def test_a_broker_that_does_not_take_the_articles_gets_a_503_in_time(pipeline_settings, spawn_worker,
@@ -186,7 +209,7 @@ def test_a_broker_that_does_not_take_the_articles_gets_a_503_in_time(pipeline_se
     resume.start()
     try:
         start = time.monotonic()
-        status, _, answer = post(port, json_lines(2), content_type="application/x-ndjson")
+        status, _, answer = post(port, json_lines(2), content_type="application/x-ndjson", key="slow")
         took = time.monotonic() - start
     finally:
         resume.join()

@@ -7,6 +7,7 @@ and this endpoint runs in the clean worker, so reusing it here cannot drift from
 
 A request is bounded in articles (`ingest_max_articles`) and in time (`ingest_timeout`), and is cleaned one article
 at a time with the event loop free in between: the worker's own agent, `/metrics` and other requests go on meanwhile.
+A request with an `Idempotency-Key` header that is retried gets the first answer again instead of being sent again.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
 from agents.clean.core import clean_article
+from agents.ingest.idempotency import Answer, IdempotencyKeys, KeyInFlight, KeyReused
 from streams.deadletter import BadInput
 from streams.raw import parse_raw
 from streams.settings import Settings
@@ -35,6 +37,9 @@ JSON_TYPES = frozenset({"application/json"})
 JSON_LINES_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines",
                               "application/json-lines"})
 _READ_CHUNK = 64 * 1024
+IDEMPOTENCY_KEY = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+_MAX_KEY_LENGTH = 255
 RETRY_SAFE = "a repeat keeps its ids, so dedup marks the articles it already has as duplicates"
 
 log = logging.getLogger(__name__)
@@ -169,10 +174,19 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if key is not None and not (key.strip() and len(key) <= _MAX_KEY_LENGTH):
+        raise Rejected(400, f"an {IDEMPOTENCY_KEY} header holds 1 to {_MAX_KEY_LENGTH} characters",
+                       reason="bad_idempotency_key")
+    return key
+
+
 def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Register `POST /ingest` on `app`'s web server; nothing is registered (404) when `ingest_token` is empty."""
     if not settings.ingest_token:
         return
+    keys = IdempotencyKeys()
 
     @app.page(PATH)
     class Ingest(View):
@@ -195,9 +209,32 @@ def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) 
                 accepted = ", ".join(sorted(JSON_TYPES | JSON_LINES_TYPES))
                 raise Rejected(415, f"content type {request.content_type!r} is not accepted (accepted: {accepted})")
             body = await _read_body(request, settings.ingest_max_bytes)
+            key = _idempotency_key(request)
+            if key is None:
+                return self._answer(await self._accept(body, request.content_type))
+            try:
+                remembered = keys.begin(key, body)
+            except KeyInFlight:
+                raise Rejected(409, f"the first request with this {IDEMPOTENCY_KEY} is still in flight; retry once "
+                                    "it is answered", reason="in_flight") from None
+            except KeyReused:
+                raise Rejected(422, f"this {IDEMPOTENCY_KEY} was used for a request with another body; send new "
+                                    "articles with a new key", reason="key_reused") from None
+            if remembered is not None:
+                return self._answer(remembered, headers={REPLAYED: "true"})
+            try:
+                answer = await self._accept(body, request.content_type)
+            except BaseException:
+                keys.forget(key)  # refused or failed: a corrected or retried request is handled anew
+                raise
+            keys.finish(key, answer)
+            return self._answer(answer)
+
+        async def _accept(self, body: bytes, content_type: str) -> Answer:
+            """Clean and send the request's articles within `ingest_timeout`: the 202 answer with their ids."""
             try:
                 async with asyncio.timeout(settings.ingest_timeout):
-                    items = parse_body(body, request.content_type, max_articles=settings.ingest_max_articles)
+                    items = parse_body(body, content_type, max_articles=settings.ingest_max_articles)
                     prepared = await prepare_in_turns(items, max_bytes=settings.max_article_bytes, now=time.time())
                     # One key per request: its articles share a partition and reach dedup in the order given.
                     key = f"http-{uuid.uuid4().hex[:12]}".encode()
@@ -214,4 +251,7 @@ def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) 
                                reason="broker") from None
             ids = [article_id for article in prepared for article_id in article.ids]
             log.info("ingest endpoint accepted articles", extra={"accepted": len(prepared), "key": key.decode()})
-            return self.json({"accepted": len(prepared), "ids": ids}, status=202)
+            return Answer(202, orjson.dumps({"accepted": len(prepared), "ids": ids}))
+
+        def _answer(self, answer: Answer, headers: dict[str, str] | None = None) -> Response:
+            return self.bytes(answer.body, content_type="application/json", status=answer.status, headers=headers)
