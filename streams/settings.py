@@ -102,6 +102,12 @@ class Settings:
     ingest_token: str = _setting("", "Bearer token of `POST /ingest` on the clean worker; empty disables it. Never logged.")
     ingest_max_bytes: int = _setting(
         20_000_000, "Largest `POST /ingest` request body accepted (a news page can be 10 MB of HTML).")
+    ingest_max_articles: int = _setting(
+        1_000, "Most articles one `POST /ingest` request may hold; a request with more is refused (413) before any "
+        "is cleaned or sent.")
+    ingest_timeout: float = _setting(
+        30.0, "Seconds a `POST /ingest` request may take, from when its body has arrived, to clean its articles and "
+        "have the broker take them; past it the answer is 503.")
     fetch_allow_private: bool = _setting(
         False, "Let feed ingest fetch private, loopback and link-local addresses (off: SSRF protection).")
     fetch_max_bytes: int = _setting(
@@ -139,7 +145,8 @@ class Settings:
                     "broker_wait_seconds", "session_timeout", "heartbeat_interval", "commit_interval",
                     "fetch_wait_ms", "webhook_timeout",
                     "story_window_hours", "dedup_retention_hours", "dedup_exact_retention_hours", "ingest_max_bytes",
-                    "fetch_max_bytes", "fetch_timeout", "sse_heartbeat", "sse_buffer"]
+                    "ingest_max_articles", "ingest_timeout", "fetch_max_bytes", "fetch_timeout", "sse_heartbeat",
+                    "sse_buffer"]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be positive, not {getattr(self, name)}")

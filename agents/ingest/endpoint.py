@@ -4,6 +4,10 @@ A request is all or nothing: every object is checked with the raw topic's own ru
 field names) and cleaned once before anything is sent, so a client learns at once what the clean stage would have
 dead-lettered, and the ids in the response are the ids the clean stage gives the articles. The clean core is pure
 and this endpoint runs in the clean worker, so reusing it here cannot drift from what the agent does.
+
+A request is bounded in articles (`ingest_max_articles`) and in time (`ingest_timeout`), and is cleaned one article
+at a time with the event loop free in between: the worker's own agent, `/metrics` and other requests go on meanwhile.
+A request with an `Idempotency-Key` header that is retried gets the first answer again instead of being sent again.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
 from agents.clean.core import clean_article
+from agents.ingest.idempotency import Answer, IdempotencyKeys, KeyInFlight, KeyReused
 from streams.deadletter import BadInput
 from streams.raw import parse_raw
 from streams.settings import Settings
@@ -32,6 +37,10 @@ JSON_TYPES = frozenset({"application/json"})
 JSON_LINES_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines",
                               "application/json-lines"})
 _READ_CHUNK = 64 * 1024
+IDEMPOTENCY_KEY = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+_MAX_KEY_LENGTH = 255
+RETRY_SAFE = "a repeat keeps its ids, so dedup marks the articles it already has as duplicates"
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +62,11 @@ class Prepared:
     ids: list[str]
 
 
-def parse_body(body: bytes, content_type: str) -> list[tuple[dict[str, Any], Any]]:
+def parse_body(body: bytes, content_type: str, *, max_articles: int) -> list[tuple[dict[str, Any], Any]]:
     """The objects of a request body, each with where it was (`{"line": n}` or `{"index": i}`) for error messages.
 
     `application/json` holds one object or an array of objects; JSON lines hold one object per non-blank line.
+    More than `max_articles` objects are refused (413); JSON lines are counted before the next one is parsed.
     """
     try:
         body.decode("utf-8")
@@ -67,6 +77,8 @@ def parse_body(body: bytes, content_type: str) -> list[tuple[dict[str, Any], Any
         for number, line in enumerate(body.split(b"\n"), start=1):
             if not line.strip():
                 continue
+            if len(items) == max_articles:
+                raise _too_many(max_articles)
             try:
                 items.append(({"line": number}, orjson.loads(line)))
             except orjson.JSONDecodeError as exc:
@@ -74,16 +86,24 @@ def parse_body(body: bytes, content_type: str) -> list[tuple[dict[str, Any], Any
                                line=number) from None
     else:
         try:
-            document = orjson.loads(body)
+            document = orjson.loads(body)  # counted once parsed: orjson takes ~30 ms for the largest body
         except orjson.JSONDecodeError as exc:
             raise Rejected(400, f"the body is not valid JSON: {exc}", reason="malformed_json") from None
         if isinstance(document, list):
+            if len(document) > max_articles:
+                raise _too_many(max_articles)
             items = [({"index": index}, item) for index, item in enumerate(document)]
         else:
             items = [({}, document)]
     if not items:
         raise Rejected(400, "the body holds no articles", reason="no_articles")
     return items
+
+
+def _too_many(limit: int) -> Rejected:
+    return Rejected(413, f"the request holds more than {limit} articles (WIREWATCH_INGEST_MAX_ARTICLES); send them "
+                         "in several requests", reason="too_many_articles", limit=limit,
+                    setting="WIREWATCH_INGEST_MAX_ARTICLES")
 
 
 def prepare_articles(items: list[tuple[dict[str, Any], Any]], *, max_bytes: int, now: float) -> list[Prepared]:
@@ -103,6 +123,34 @@ def prepare_articles(items: list[tuple[dict[str, Any], Any]], *, max_bytes: int,
     return prepared
 
 
+async def prepare_in_turns(items: list[tuple[dict[str, Any], Any]], *, max_bytes: int, now: float) -> list[Prepared]:
+    """`prepare_articles` one article at a time, letting the event loop run in between: cleaning takes about 1 ms of
+    CPU per wire, and a thousand in one go would hold the worker's agent, `/metrics` and other requests.
+
+    One article, not ten, per turn: answering an HTTP request takes the loop several turns, each waiting for one.
+    """
+    prepared: list[Prepared] = []
+    for item in items:
+        prepared += prepare_articles([item], max_bytes=max_bytes, now=now)
+        await asyncio.sleep(0)
+    return prepared
+
+
+async def send_all(topic: Any, key: bytes, values: list[bytes]) -> None:
+    """Send every value with `key` and return once the broker has each; a failed delivery raises its `KafkaError`.
+
+    Cancelled (the request ran out of time), it stops waiting but leaves the deliveries to the producer: a cancelled
+    delivery future would break the producer's own callbacks when the broker answers.
+    """
+    deliveries = []
+    for value in values:
+        deliveries.append(await topic.send(key=key, value=value))
+        await asyncio.sleep(0)  # handing a record to the producer rarely waits, so let the loop run
+    await asyncio.wait(deliveries)
+    for delivery in deliveries:
+        delivery.result()
+
+
 def bearer_token_matches(header: str | None, token: str) -> bool:
     """Whether an `Authorization` header carries `token` as its bearer token (compared in constant time)."""
     scheme, _, given = (header or "").partition(" ")
@@ -113,21 +161,32 @@ def bearer_token_matches(header: str | None, token: str) -> bool:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = Rejected(413, f"the body exceeds the {limit} byte limit (WIREWATCH_INGEST_MAX_BYTES)",
+                         reason="too_large", limit=limit, setting="WIREWATCH_INGEST_MAX_BYTES")
     if request.content_length is not None and request.content_length > limit:
-        raise Rejected(413, f"the body exceeds the {limit} byte limit", limit=limit)
+        raise too_large
     body = bytearray()
     # Read the stream ourselves: aiohttp's own limit (client_max_size, 1 MiB) is not the one configured here.
     async for chunk in request.content.iter_chunked(_READ_CHUNK):
         body += chunk
         if len(body) > limit:
-            raise Rejected(413, f"the body exceeds the {limit} byte limit", limit=limit)
+            raise too_large
     return bytes(body)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if key is not None and not (key.strip() and len(key) <= _MAX_KEY_LENGTH):
+        raise Rejected(400, f"an {IDEMPOTENCY_KEY} header holds 1 to {_MAX_KEY_LENGTH} characters",
+                       reason="bad_idempotency_key")
+    return key
 
 
 def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Register `POST /ingest` on `app`'s web server; nothing is registered (404) when `ingest_token` is empty."""
     if not settings.ingest_token:
         return
+    keys = IdempotencyKeys()
 
     @app.page(PATH)
     class Ingest(View):
@@ -150,17 +209,49 @@ def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) 
                 accepted = ", ".join(sorted(JSON_TYPES | JSON_LINES_TYPES))
                 raise Rejected(415, f"content type {request.content_type!r} is not accepted (accepted: {accepted})")
             body = await _read_body(request, settings.ingest_max_bytes)
-            items = parse_body(body, request.content_type)
-            prepared = prepare_articles(items, max_bytes=settings.max_article_bytes, now=time.time())
-            # One key per request: its articles share a partition and reach dedup in the order given.
-            key = f"http-{uuid.uuid4().hex[:12]}".encode()
+            key = _idempotency_key(request)
+            if key is None:
+                return self._answer(await self._accept(body, request.content_type))
             try:
-                deliveries = [await topics.raw.send(key=key, value=article.value) for article in prepared]
-                await asyncio.gather(*deliveries)
+                remembered = keys.begin(key, body)
+            except KeyInFlight:
+                raise Rejected(409, f"the first request with this {IDEMPOTENCY_KEY} is still in flight; retry once "
+                                    "it is answered", reason="in_flight") from None
+            except KeyReused:
+                raise Rejected(422, f"this {IDEMPOTENCY_KEY} was used for a request with another body; send new "
+                                    "articles with a new key", reason="key_reused") from None
+            if remembered is not None:
+                return self._answer(remembered, headers={REPLAYED: "true"})
+            try:
+                answer = await self._accept(body, request.content_type)
+            except BaseException:
+                keys.forget(key)  # refused or failed: a corrected or retried request is handled anew
+                raise
+            keys.finish(key, answer)
+            return self._answer(answer)
+
+        async def _accept(self, body: bytes, content_type: str) -> Answer:
+            """Clean and send the request's articles within `ingest_timeout`: the 202 answer with their ids."""
+            try:
+                async with asyncio.timeout(settings.ingest_timeout):
+                    items = parse_body(body, content_type, max_articles=settings.ingest_max_articles)
+                    prepared = await prepare_in_turns(items, max_bytes=settings.max_article_bytes, now=time.time())
+                    # One key per request: its articles share a partition and reach dedup in the order given.
+                    key = f"http-{uuid.uuid4().hex[:12]}".encode()
+                    await send_all(topics.raw, key, [article.value for article in prepared])
+            except TimeoutError:
+                log.warning("ingest endpoint ran out of time", extra={"timeout": settings.ingest_timeout})
+                raise Rejected(503, f"the articles were not all cleaned and taken by the broker within "
+                                    f"{settings.ingest_timeout:g} s (WIREWATCH_INGEST_TIMEOUT), and some may have "
+                                    f"been sent; retry the request: {RETRY_SAFE}", reason="timeout",
+                               limit=settings.ingest_timeout, setting="WIREWATCH_INGEST_TIMEOUT") from None
             except KafkaError as error:
                 log.error("ingest endpoint send failed", extra={"error": f"{type(error).__name__}: {error}"})
-                raise Rejected(503, "the broker did not take every article; retry the request "
-                                    "(a repeat keeps its ids, so dedup sees it as a duplicate)") from None
+                raise Rejected(503, f"the broker did not take every article; retry the request: {RETRY_SAFE}",
+                               reason="broker") from None
             ids = [article_id for article in prepared for article_id in article.ids]
             log.info("ingest endpoint accepted articles", extra={"accepted": len(prepared), "key": key.decode()})
-            return self.json({"accepted": len(prepared), "ids": ids}, status=202)
+            return Answer(202, orjson.dumps({"accepted": len(prepared), "ids": ids}))
+
+        def _answer(self, answer: Answer, headers: dict[str, str] | None = None) -> Response:
+            return self.bytes(answer.body, content_type="application/json", status=answer.status, headers=headers)
