@@ -76,6 +76,11 @@ async def send_dead_letter(topic: faust.TopicT, stage: str, original: bytes | No
     return letter
 
 
+def origin_headers(origin: str) -> list[tuple[str, bytes]]:
+    """Kafka headers naming where a raw message came from, so a stage that cannot even parse it can say so."""
+    return [(ORIGIN_HEADER, origin.encode("utf-8", "replace"))]
+
+
 def origin_of(original: bytes | None, message: Message | None) -> str | None:
     """Where a failed message came from: its ingest's origin header, else the `origin` its record carries."""
     headers = (message.headers or ()) if message is not None else ()

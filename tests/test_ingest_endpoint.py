@@ -87,7 +87,7 @@ def test_accepted_articles_reach_the_clean_topic_with_the_ids_returned(clean_por
     cleaned = read_topic_sync(pipeline_settings, "clean", 2)
     assert [a["id"] for a in cleaned] == answer["ids"]
     assert [a["title"] for a in cleaned] == ["Acme opens a plant", "Globex opens a plant"]
-    assert {a["origin"] for a in cleaned} == {"http"}
+    assert {a["origin"] for a in cleaned} == {f"http {answer['request_id']}"}  # what a dead letter would name
 
 
 def test_requests_without_the_token_or_of_the_wrong_type_or_size_are_refused(clean_port) -> None:
@@ -290,7 +290,8 @@ def test_a_request_out_of_time_stops_waiting_but_leaves_its_deliveries_be() -> N
         def __init__(self) -> None:
             self.deliveries: list[asyncio.Future[None]] = []
 
-        async def send(self, *, key: bytes, value: bytes) -> asyncio.Future[None]:
+        async def send(self, *, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> asyncio.Future[None]:
+            assert headers == [("wirewatch-origin", b"http 1f2e")]
             self.deliveries.append(asyncio.get_running_loop().create_future())
             return self.deliveries[-1]
 
@@ -298,7 +299,7 @@ def test_a_request_out_of_time_stops_waiting_but_leaves_its_deliveries_be() -> N
         topic = SilentBroker()
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.1):
-                await send_all(topic, b"k", [b"1", b"2"])
+                await send_all(topic, b"k", [b"1", b"2"], "http 1f2e")
         return topic
 
     topic = asyncio.run(scenario())
@@ -317,3 +318,13 @@ def test_a_resend_gets_the_same_ids() -> None:
 
     assert [p.ids for p in first] == [p.ids for p in again]
     assert first[0].value != again[0].value  # but the raw values differ: dedup judges a resend, as a duplicate
+
+
+def test_a_news_page_over_the_message_limit_is_made_to_fit_not_refused(largest_pages: list[str]) -> None:
+    page = largest_pages[0]  # CNN, 1.49 MB: refused before, its body is 4.8 K characters
+    items = parse_body(orjson.dumps([{"html": page, "url": "https://edition.cnn.com/x"}]), "application/json",
+                       max_articles=1)
+    [prepared] = prepare_articles(items, max_bytes=900_000, now=1.0, origin="http 1f2e")
+    [in_turns] = asyncio.run(prepare_in_turns(items, max_bytes=900_000, now=1.0, origin="http 1f2e"))
+    assert prepared == in_turns and len(prepared.value) <= 900_000 and len(prepared.ids) == 1
+    assert orjson.loads(prepared.value)["origin"] == "http 1f2e"

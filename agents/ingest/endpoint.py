@@ -25,8 +25,9 @@ from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
 from agents.clean.core import clean_article
+from agents.ingest.pages import fit_raw_value
 from agents.ingest.idempotency import Answer, IdempotencyKeys, KeyInFlight, KeyReused
-from streams.deadletter import BadInput
+from streams.deadletter import BadInput, origin_headers
 from streams.raw import parse_raw
 from streams.settings import Settings
 from streams.topics import Topics
@@ -106,37 +107,59 @@ def _too_many(limit: int) -> Rejected:
                     setting="WIREWATCH_INGEST_MAX_ARTICLES")
 
 
-def prepare_articles(items: list[tuple[dict[str, Any], Any]], *, max_bytes: int, now: float) -> list[Prepared]:
-    """Raw-topic values and clean ids for every object; `Rejected` (400) names the first one that fails."""
-    prepared = []
-    for where, obj in items:
-        try:
-            if not isinstance(obj, dict):
-                raise BadInput("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
-            value = orjson.dumps({**obj, "origin": ORIGIN, "ingested_at": now})
-            ids = [article.id for article in clean_article(parse_raw(value, max_bytes=max_bytes))]
-        except BadInput as error:
-            place = (f"line {where['line']}" if "line" in where else
-                     f"item {where['index']}" if "index" in where else "the article")
-            raise Rejected(400, f"{place}: {error}", reason=error.reason, **where) from None
-        prepared.append(Prepared(value, ids))
-    return prepared
+def request_origin(request_id: str) -> str:
+    """The origin of a request's articles, which their records and dead letters carry: `http <request id>`."""
+    return f"{ORIGIN} {request_id}"
 
 
-async def prepare_in_turns(items: list[tuple[dict[str, Any], Any]], *, max_bytes: int, now: float) -> list[Prepared]:
+def raw_value(where: dict[str, Any], obj: Any, *, origin: str, now: float) -> bytes:
+    """The raw-topic value of one object of a request; `Rejected` (400) when it is not an object."""
+    if not isinstance(obj, dict):
+        raise _refused(where, BadInput("not_an_object", f"expected a JSON object, got {type(obj).__name__}"))
+    return orjson.dumps({**obj, "origin": origin, "ingested_at": now})
+
+
+def prepared_value(where: dict[str, Any], value: bytes, *, max_bytes: int) -> Prepared:
+    """`value` with the ids the clean stage will give its articles; `Rejected` (400) when it would dead-letter it."""
+    try:
+        return Prepared(value, [article.id for article in clean_article(parse_raw(value, max_bytes=max_bytes))])
+    except BadInput as error:
+        raise _refused(where, error) from None
+
+
+def prepare_articles(items: list[tuple[dict[str, Any], Any]], *, max_bytes: int, now: float,
+                     origin: str = ORIGIN) -> list[Prepared]:
+    """Raw-topic values (a page too large made to fit, see `agents.ingest.pages`) and clean ids for every object;
+    `Rejected` (400) names the first one that fails."""
+    return [prepared_value(where, fit_raw_value(raw_value(where, obj, origin=origin, now=now), max_bytes),
+                           max_bytes=max_bytes) for where, obj in items]
+
+
+def _refused(where: dict[str, Any], error: BadInput) -> Rejected:
+    place = f"line {where['line']}" if "line" in where else f"item {where['index']}" if "index" in where else \
+        "the article"
+    return Rejected(400, f"{place}: {error}", reason=error.reason, **where)
+
+
+async def prepare_in_turns(items: list[tuple[dict[str, Any], Any]], *, max_bytes: int, now: float,
+                           origin: str = ORIGIN) -> list[Prepared]:
     """`prepare_articles` one article at a time, letting the event loop run in between: cleaning takes about 1 ms of
-    CPU per wire, and a thousand in one go would hold the worker's agent, `/metrics` and other requests.
+    CPU per wire, and a thousand in one go would hold the worker's agent, `/metrics` and other requests. A page
+    that must be made to fit (up to seconds for 10 MB) is, in a thread.
 
     One article, not ten, per turn: answering an HTTP request takes the loop several turns, each waiting for one.
     """
     prepared: list[Prepared] = []
-    for item in items:
-        prepared += prepare_articles([item], max_bytes=max_bytes, now=now)
+    for where, obj in items:
+        value = raw_value(where, obj, origin=origin, now=now)
+        if len(value) > max_bytes:
+            value = await asyncio.to_thread(fit_raw_value, value, max_bytes)
+        prepared.append(prepared_value(where, value, max_bytes=max_bytes))
         await asyncio.sleep(0)
     return prepared
 
 
-async def send_all(topic: Any, key: bytes, values: list[bytes]) -> None:
+async def send_all(topic: Any, key: bytes, values: list[bytes], origin: str) -> None:
     """Send every value with `key` and return once the broker has each; a failed delivery raises its `KafkaError`.
 
     Cancelled (the request ran out of time), it stops waiting but leaves the deliveries to the producer: a cancelled
@@ -144,7 +167,7 @@ async def send_all(topic: Any, key: bytes, values: list[bytes]) -> None:
     """
     deliveries = []
     for value in values:
-        deliveries.append(await topic.send(key=key, value=value))
+        deliveries.append(await topic.send(key=key, value=value, headers=origin_headers(origin)))
         await asyncio.sleep(0)  # handing a record to the producer rarely waits, so let the loop run
     await asyncio.wait(deliveries)
     for delivery in deliveries:
@@ -231,14 +254,18 @@ def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) 
             return self._answer(answer)
 
         async def _accept(self, body: bytes, content_type: str) -> Answer:
-            """Clean and send the request's articles within `ingest_timeout`: the 202 answer with their ids."""
+            """Clean and send the request's articles within `ingest_timeout`: the 202 answer with their ids and the
+            request id their records (and any dead letter) name as origin."""
+            request_id = uuid.uuid4().hex[:12]
+            origin = request_origin(request_id)
             try:
                 async with asyncio.timeout(settings.ingest_timeout):
                     items = parse_body(body, content_type, max_articles=settings.ingest_max_articles)
-                    prepared = await prepare_in_turns(items, max_bytes=settings.max_article_bytes, now=time.time())
+                    prepared = await prepare_in_turns(items, max_bytes=settings.max_article_bytes, now=time.time(),
+                                                      origin=origin)
                     # One key per request: its articles share a partition and reach dedup in the order given.
-                    key = f"http-{uuid.uuid4().hex[:12]}".encode()
-                    await send_all(topics.raw, key, [article.value for article in prepared])
+                    await send_all(topics.raw, f"http-{request_id}".encode(), [article.value for article in prepared],
+                                   origin)
             except TimeoutError:
                 log.warning("ingest endpoint ran out of time", extra={"timeout": settings.ingest_timeout})
                 raise Rejected(503, f"the articles were not all cleaned and taken by the broker within "
@@ -250,8 +277,8 @@ def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) 
                 raise Rejected(503, f"the broker did not take every article; retry the request: {RETRY_SAFE}",
                                reason="broker") from None
             ids = [article_id for article in prepared for article_id in article.ids]
-            log.info("ingest endpoint accepted articles", extra={"accepted": len(prepared), "key": key.decode()})
-            return Answer(202, orjson.dumps({"accepted": len(prepared), "ids": ids}))
+            log.info("ingest endpoint accepted articles", extra={"accepted": len(prepared), "origin": origin})
+            return Answer(202, orjson.dumps({"accepted": len(prepared), "ids": ids, "request_id": request_id}))
 
         def _answer(self, answer: Answer, headers: dict[str, str] | None = None) -> Response:
             return self.bytes(answer.body, content_type="application/json", status=answer.status, headers=headers)

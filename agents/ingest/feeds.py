@@ -28,7 +28,8 @@ from aiokafka.errors import KafkaError
 
 from agents.ingest.fetch import AddressPolicy, FetchError, client_session, fetch, settings_policy
 from agents.ingest.files import RawMessage
-from agents.ingest.producer import fit_or_dead_letter, kafka_producer, origin_headers
+from agents.ingest.producer import fit_or_dead_letter, kafka_producer
+from streams.deadletter import origin_headers
 from streams.metrics import ARTICLES
 from streams.settings import Settings
 from streams.topics import topic_name

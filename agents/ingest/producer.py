@@ -23,7 +23,7 @@ from agents.ingest.files import RawMessage, raw_messages
 from agents.ingest.pages import fit_raw_value
 from agents.ingest.replay import replay_delays, replay_order
 from streams.codecs import dumps
-from streams.deadletter import ORIGIN_HEADER, BadInput, dead_letter, record_dead_letter
+from streams.deadletter import BadInput, dead_letter, origin_headers, record_dead_letter
 from streams.metrics import ARTICLES, stage_timer
 from streams.raw import parse_raw
 from streams.settings import ENV_PREFIX, Settings
@@ -59,11 +59,6 @@ async def fit_or_dead_letter(producer: AIOKafkaProducer, settings: Settings, mes
     await producer.send_and_wait(topic_name(settings, "deadletter"), dumps(letter), key=STAGE.encode())
     record_dead_letter(STAGE, letter)
     return None
-
-
-def origin_headers(origin: str) -> list[tuple[str, bytes]]:
-    """Kafka headers naming where a raw message came from, so a stage that cannot even parse it can say so."""
-    return [(ORIGIN_HEADER, origin.encode("utf-8", "replace"))]
 
 
 def kafka_producer(settings: Settings) -> AIOKafkaProducer:
