@@ -125,6 +125,8 @@ def processes_of(pid: int) -> dict[str, int]:
             continue
         if b"worker" in command[:-2]:
             found[command[-2].decode()] = child
+        elif (title := re.match(rb"\[Faust:Worker\] \S+ \S+-(\w+) -p ", command[0])):  # setproctitle installed
+            found[title[1].decode()] = child
         elif b"kafka.Kafka" in command:
             found["broker"] = child
     return found
