@@ -142,7 +142,7 @@ async def test_only_http_and_https_urls_with_a_host_are_fetched(url: str, reason
     assert refused.value.reason == reason
 
 
-async def test_redirect_targets_are_checked_like_the_first_url() -> None:
+async def test_check_target_gives_the_allowed_addresses_and_refuses_private_ones() -> None:
     assert await check_target("http://127.0.0.1:8080/feed", loopback_is_public) == [ipaddress.ip_address("127.0.0.1")]
     for target in ("http://10.0.0.1/", "http://[::1]:8080/", "http://169.254.169.254/"):
         with pytest.raises(FetchError, match="address"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import confluent_kafka
 import orjson
 import pytest
 
@@ -127,7 +129,7 @@ def worker_port(worker: subprocess.Popen[bytes]) -> int:
 
 
 def test_live_metrics_pass_promtool(spawn_worker, pipeline_settings: Settings, seed_paths) -> None:
-    promtool = pytest.importorskip("shutil").which("promtool")
+    promtool = shutil.which("promtool")
     if promtool is None:
         pytest.fail("promtool is not installed: `apt-get install prometheus` (deploy/setup.sh --test does)")
     worker = spawn_worker("clean", pipeline_settings)
@@ -142,17 +144,16 @@ def test_live_metrics_pass_promtool(spawn_worker, pipeline_settings: Settings, s
 
 def test_confluent_kafka_client_produces_raw_and_reads_alerts(spawn_worker, pipeline_settings: Settings,
                                                               seed_texts) -> None:
-    confluent = pytest.importorskip("confluent_kafka")
     start_pipeline(spawn_worker, pipeline_settings)
     servers = ",".join(pipeline_settings.bootstrap_servers)
-    producer = confluent.Producer({"bootstrap.servers": servers})
+    producer = confluent_kafka.Producer({"bootstrap.servers": servers})
     # news-please's field names, as another system would publish them
     producer.produce(topic_name(pipeline_settings, "raw"), key=b"np-1",
                      value=orjson.dumps({"title": "President Donald Trump tweets invite to Kim Jong Un",
                                          "maintext": seed_texts[1], "date_publish": "2019-06-29 09:00:00",
                                          "source_domain": "example-news.com", "language": "en"}))
     assert producer.flush(10) == 0
-    consumer = confluent.Consumer({"bootstrap.servers": servers, "group.id": f"{pipeline_settings.topic_prefix}-cc",
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": servers, "group.id": f"{pipeline_settings.topic_prefix}-cc",
                                    "auto.offset.reset": "earliest"})
     consumer.subscribe([topic_name(pipeline_settings, "alerts")])
     deadline, alert = time.monotonic() + 90, None

@@ -1,17 +1,21 @@
-"""The Reuters dedup evaluation's pure helpers on tiny hand-made inputs (no Reuters data, no replay)."""
+"""The Reuters dedup evaluation: its pure helpers on tiny hand-made inputs, then dedup's near-duplicate precision and
+recall on all of Reuters-21578 against the floors of the README's figures."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks.dedup_speed import index_tables, retimed, synthetic_articles, table_bytes
-from benchmarks.reuters_dedup import (confusion, corrected_wire, group_found, identical_groups, strip_correction,
-                                      title_share)
-from benchmarks.reuters_reference import (jaccard, load_reference, reference_entries, same_week_pairs, shingle_set,
-                                          window_starts)
+from benchmarks.reuters_dedup import (PREDICTED_KINDS, confusion, corrected_wire, group_found, identical_groups,
+                                      judge_all, strip_correction, title_share)
+from benchmarks.reuters_reference import (clean_reuters, jaccard, load_reference, reference_entries, same_week_pairs,
+                                          shingle_set, window_starts)
 from streams.records import CleanArticle, DedupVerdict
+from streams.settings import Settings
+from tests.conftest import shared_data
 
 T0 = datetime(1987, 3, 2, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -145,3 +149,18 @@ def test_retimed_keeps_order_and_proportions() -> None:
     moved = retimed(articles, T0, 2 * DAY)
     assert [a.published for a in moved] == [T0, T0 + DAY, T0 + 2 * DAY]
     assert moved[2].ingested_at == (T0 + 2 * DAY).timestamp()
+
+
+def test_dedup_keeps_its_readme_precision_and_recall_on_all_of_reuters(tmp_path: Path) -> None:
+    """The README: against an earlier wire within 7 days at exact 5-shingle Jaccard >= 0.8, `duplicate`/`update`
+    recall 1.000 and precision 0.928 on all 19,780 wires in publish order; floors a little under (about 50 s)."""
+    shared_data("reuters21578/reuters21578.jsonl.gz")  # skips with a message when the data is absent
+    settings = Settings.from_env({}, data_dir=tmp_path)  # the reference is computed here, not read from a cache
+    articles = clean_reuters(settings)
+    reference = load_reference(articles, settings.data_dir)
+    verdicts = judge_all(articles, settings)
+    near_duplicates = {entry.id for entry in reference if entry.best and entry.best[1] >= 0.8}
+    flagged = {a.id for a, verdict in zip(articles, verdicts) if verdict.kind in PREDICTED_KINDS}
+    scores = confusion(near_duplicates, flagged)
+    assert len(articles) == 19_780 and len(near_duplicates) > 500, (len(articles), len(near_duplicates))
+    assert scores.recall >= 0.99 and scores.precision >= 0.92, scores

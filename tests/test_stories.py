@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from agents.dedup.stories import StoryMatcher, story_features
-from benchmarks.ecb_stories import bcubed_scores, clean_article, pairwise_scores, run_matcher
+from benchmarks.ecb_stories import bcubed_scores, clean_article, pairwise_scores, run_matcher, tfidf_baseline
 from streams.records import CleanArticle
 from tests.conftest import shared_data
 from tests.test_dedup import AssignmentOnlyTable
@@ -218,11 +218,16 @@ def ecb_docs() -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def test_ecb_file_order_beats_the_current_story_rule() -> None:
-    """Regression floor: the matcher measured 0.819 pairwise F1 in file order (the TF-IDF baseline: 0.807)."""
+def test_ecb_file_order_is_at_least_as_good_as_the_tfidf_baseline() -> None:
+    """The matcher against the TF-IDF baseline on the same documents in the same order (the README: 0.808 and 0.807
+    pairwise F1), and above a floor a little under the README's figure."""
     docs = ecb_docs()
-    labels = run_matcher(docs, new_matcher())
-    assert pairwise_scores(labels, [d["cluster_id"] for d in docs])[2] >= 0.80
+    gold = [d["cluster_id"] for d in docs]
+    matcher_f1 = pairwise_scores(run_matcher(docs, new_matcher()), gold)[2]
+    # 0.30 is the baseline's best threshold on ECB+ (benchmarks.ecb_stories.best_baseline tries the grid, 40 s)
+    baseline_f1 = pairwise_scores(tfidf_baseline(0.30)(docs), gold)[2]
+    assert matcher_f1 >= baseline_f1, (matcher_f1, baseline_f1)
+    assert matcher_f1 >= 0.80
     assert clean_article(docs[0]).published is None
 
 
