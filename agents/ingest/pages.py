@@ -16,10 +16,10 @@ import orjson
 from agents.clean.html import is_page, read_html
 from streams.raw import FIELD_ALIASES
 
-# Elements and comments whose content the clean stage never reads (see agents.clean.html); an HTML parser also ends
-# a script at its first `</script`, as this does.
-_NOT_READ = re.compile(rb"<(script|style|svg|template)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
-_DATA_URI = re.compile(rb"""(["'])data:[^"']*\1""")  # inline images and fonts in attributes
+# Elements whose content the clean stage never reads (see agents.clean.html), and comments: found by their opening,
+# then the first closing after it, as an HTML parser does; one pass, so unclosed openings cannot make it quadratic.
+_NOT_READ_OPENING = re.compile(rb"<(script|style|svg|template)\b|<!--", re.IGNORECASE)
+_DATA_URI = re.compile(rb"""(["'])data:[^"'>\s]*\1""")  # inline images and fonts in attributes
 # An element holding nothing but white space, except those whose attributes the clean stage reads (`time`) or whose
 # place matters although empty (table cells).
 _EMPTY_ELEMENT = re.compile(rb"<(?!(?:time|td|th|title|iframe|video|audio|object|canvas|textarea)\b)([a-zA-Z][\w-]*)\b"
@@ -29,7 +29,21 @@ _EMPTY_NESTING = 8  # passes: each removes one level of nested empty elements
 
 def slim_page(html: str) -> str:
     """`html` without what the clean stage does not read: scripts, styles, SVG, templates, comments, data URIs."""
-    return _DATA_URI.sub(b'""', _NOT_READ.sub(b"", html.encode())).decode()
+    data = html.encode()
+    lowered = data.lower()
+    kept, position = [], 0
+    for opening in _NOT_READ_OPENING.finditer(lowered):
+        if opening.start() < position:  # inside what was just removed
+            continue
+        kept.append(data[position:opening.start()])
+        closing = b"-->" if opening[1] is None else b"</" + opening[1]
+        end = lowered.find(closing, opening.end())
+        if end < 0:  # never closed: a parser reads the rest as its content
+            position = len(data)
+            break
+        position = (lowered.find(b">", end) + 1) or len(data)
+    kept.append(data[position:])
+    return _DATA_URI.sub(b'""', b"".join(kept)).decode()
 
 
 def fit_raw_value(value: bytes, max_bytes: int) -> bytes:
