@@ -132,6 +132,16 @@ def processes_of(pid: int) -> dict[str, int]:
     return found
 
 
+def all_running(pid: int) -> dict[str, int]:
+    """`processes_of(pid)` once every stage's worker and the broker are there: a child just forked still has run's
+    command line, and the later stages start after the articles are sent."""
+    def everyone() -> dict[str, int] | None:
+        found = processes_of(pid)
+        return found if len(found) == STAGES + 1 else None
+
+    return wait_for(everyone, 30, "every stage's worker and the broker running")
+
+
 def exit_times(processes: dict[str, int], started: float, timeout: float) -> dict[str, float]:
     """Seconds from `started` until each of `processes` exited, watched every 20 ms for up to `timeout` s."""
     exited: dict[str, float] = {}
@@ -204,7 +214,7 @@ def test_run_shows_the_seeds_then_continues_where_it_stopped_and_starts_over_whe
 def test_a_killed_worker_is_restarted_and_a_killed_run_leaves_no_process(start_run) -> None:
     run = start_run()
     run.until(seed_story_shown, 120, "the seed story and its alerts")
-    workers = processes_of(run.process.pid)
+    workers = all_running(run.process.pid)
     assert sorted(workers) == sorted(["clean", "dedup", "tag", "alert", "stories", "entities", "feed", "broker"])
     os.kill(workers["clean"], signal.SIGKILL)
     restarts = 'wirewatch_worker_restarts_total{stage="clean"}'
@@ -233,7 +243,7 @@ def test_a_worker_that_keeps_dying_stops_the_run_with_its_last_log_lines(start_r
 def test_ctrl_c_in_a_terminal_stops_the_workers_cleanly_then_the_broker_within_seconds(start_run) -> None:
     run = start_run()
     run.until(seed_story_shown, 120, "the seed story and its alerts")
-    processes = processes_of(run.process.pid)
+    processes = all_running(run.process.pid)
     assert len(processes) == STAGES + 1, processes
     interrupted = time.monotonic()
     os.killpg(run.process.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole foreground process group
@@ -251,12 +261,12 @@ def test_ctrl_c_in_a_terminal_stops_the_workers_cleanly_then_the_broker_within_s
 def test_a_killed_broker_is_reported_at_once_and_restarted_and_a_stop_without_it_is_quick(start_run) -> None:
     run = start_run()
     run.until(seed_story_shown, 120, "the seed story and its alerts")
-    processes = processes_of(run.process.pid)
+    processes = all_running(run.process.pid)
     mark = len(run.stderr)
     os.kill(processes["broker"], signal.SIGKILL)
     wait_for(lambda: "broker died (killed by SIGKILL)" in run.said(mark), 5, "run saying the broker died")
     wait_for(lambda: "broker restarted" in run.said(mark), 60, "run saying the broker is back")
-    restarted = processes_of(run.process.pid)
+    restarted = all_running(run.process.pid)
     assert restarted.keys() == processes.keys() and restarted["broker"] != processes["broker"]
 
     # Stopped while the broker is down again: the workers cannot commit without it, and must not wait for it.
