@@ -28,7 +28,7 @@ from tests.conftest import REPO, shared_data, wait_for
 from tests.kafka_io import read_until
 from tests.webhook_receiver import Receiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # each waits up to 420 s for its outcome
 PIPELINE = ("clean", "dedup", "tag", "alert")
 RULES = REPO / "benchmarks" / "reuters_rules.yaml"   # a company, a country and a commodity: Reuters raises alerts
 SECRET = "crash-test"
