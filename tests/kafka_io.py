@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Hashable
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from agents.ingest.producer import kafka_producer
@@ -82,3 +82,82 @@ async def group_members(settings: Settings, stage: str) -> int:
         return len(members) if error == 0 and state == "Stable" else 0
     finally:
         await admin.close()
+
+
+# ---- waiting on offsets, not on the clock ----
+
+
+async def topic_partitions(settings: Settings, topic: str) -> list[TopicPartition]:
+    """The partitions of `topic` (which must exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    assert described["error_code"] == 0 and described["partitions"], f"no topic {topic}: {described}"
+    return [TopicPartition(topic, p["partition"]) for p in sorted(described["partitions"], key=lambda p: p["partition"])]
+
+
+async def records_to_end(settings: Settings, topic: str, timeout: float = 60.0) -> list[ConsumerRecord]:
+    """Every record `topic` holds now (each partition read from its beginning to the end offset it has when called).
+
+    With a stage's work known to be done (see `consumed`) or a marker known to be sent, this is everything there is:
+    no quiet period is needed to tell that nothing more came.
+    """
+    partitions = await topic_partitions(settings, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            assert time.monotonic() < deadline, f"could not read {topic} to its end within {timeout:.0f} s"
+            batches = await consumer.getmany(*partitions, timeout_ms=500)
+            records += [r for tp in partitions for r in batches.get(tp, []) if r.offset < ends[tp]]
+        return records
+    finally:
+        await consumer.stop()
+
+
+def read_to_end(settings: Settings, role: str) -> list[dict]:
+    """The values the topic of `role` holds now, as JSON objects (partition by partition, each in order)."""
+    records = asyncio.run(records_to_end(settings, topic_name(settings, role)))
+    return [orjson.loads(record.value) for record in records]
+
+
+def changelog_to_end(settings: Settings, stage: str, table: str) -> list[tuple[str, dict | None]]:
+    """The (key, value) writes a stage's table has on its changelog now, in order per partition (None: deleted)."""
+    records = asyncio.run(records_to_end(settings, f"{settings.topic_prefix}-{stage}-{table}-changelog"))
+    return [(orjson.loads(r.key), orjson.loads(r.value) if r.value is not None else None) for r in records]
+
+
+async def consumed(settings: Settings, stage: str, role: str) -> bool:
+    """Whether `stage`'s workers have committed every record the topic of `role` holds now.
+
+    Faust flushes a worker's producer before it commits offsets, so what the stage sent for those records (outputs
+    and table changes) is on the broker too.
+    """
+    partitions = await topic_partitions(settings, topic_name(settings, role))
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(f"{settings.topic_prefix}-{stage}")
+        ends = await consumer.end_offsets(partitions)
+        return all(ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp]) for tp in partitions)
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def wait_consumed(settings: Settings, stage: str, role: str, timeout: float = 60.0) -> None:
+    """Wait until `stage` has committed every record the topic of `role` holds (see `consumed`)."""
+    deadline = time.monotonic() + timeout
+    while not asyncio.run(consumed(settings, stage, role)):
+        assert time.monotonic() < deadline, f"{stage} did not commit all of {role} within {timeout:.0f} s"
+        time.sleep(0.3)

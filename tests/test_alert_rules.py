@@ -18,6 +18,7 @@ from agents.alert.rules import RuleSet, parse_rules
 from streams.records import CleanArticle, DedupVerdict, EntityMention, EntitySignal, TaggedArticle
 from streams.settings import Settings
 from tests.conftest import stage_app
+from tests.sink_fixtures import alerts_counted
 
 
 def article(body: str, *, source: str = "Reuters", language: str = "en", names: dict[str, str] | None = None,
@@ -173,3 +174,20 @@ async def test_the_alert_stage_turns_a_signal_into_one_alert(tmp_path: Path) -> 
         assert alert.detail == signal.detail and alert.title == "Acme buys Zeta"
         assert [len(r) if isinstance(r, list) else r.reason for r in agent.results.values()] == [
             1, 0, 0, "invalid_record"]
+
+
+async def test_the_alert_stage_holds_back_what_a_cooldown_holds_and_counts_it_throttled(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n- {id: oil-cooldown, description: Oil, when: {keywords: [oil]}, "
+                     "triggers: [new_story, new_development], channels: [topic], cooldown: 2h, min_new_facts: 1}\n",
+                     encoding="utf-8")
+    app, topics, _ = stage_app("alert", Settings.from_env({}, rules_file=rules))
+    before = alerts_counted("oil-cooldown", "all", "throttled")
+    async with app.agents["alert"].test_context() as agent:
+        await agent.put(article("Oil rose 3%.", hour=7).dumps(), key=b"s1")
+        await agent.put(article("Oil rose 3%. Oil fell 2%.", hour=8, adds="Oil fell 2%.", article_id="a2").dumps(),
+                        key=b"s1")  # within 2 h of the story's alert
+        await agent.put(article("Oil jumped 9%.", hour=10, adds="Oil jumped 9%.", article_id="a3").dumps(), key=b"s1")
+        assert [[a.trigger for a in sent] for sent in agent.results.values()] == [
+            ["new_story"], [], ["new_development"]]
+    assert alerts_counted("oil-cooldown", "all", "throttled") - before == 1

@@ -19,7 +19,7 @@ from streams.records import (CleanArticle, DeadLetter, DedupVerdict, EntityMenti
 from streams.settings import Settings
 from streams.times import parse_time
 from tests.conftest import stage_app
-from tests.kafka_io import produce, read_topic_sync
+from tests.kafka_io import produce, read_to_end, read_topic_sync, wait_consumed
 
 TITLE = "Moon meets Kim at the border"
 LEAD = "Moon Jae-in met Kim Jong Un on Sunday, with Donald Trump."
@@ -238,5 +238,9 @@ def test_entities_and_alert_workers_raise_a_first_co_mention_and_a_surge_once(
         ("kim-surge", "surge", "a1"), ("summit", "first_co_mention", "a1")]  # the surge: from the windowed table
     co_mention = next(a for a in alerts if a["rule_id"] == "summit")
     assert set(co_mention["matched_entities"]) == {"Moon Jae-in", "Kim Jong Un"}
-    # The second article: within the pair's window, and its hour already over the surge line.
-    assert len(read_topic_sync(settings, "alerts", 3, timeout=10)) == 2
+    # The second article: within the pair's window, and its hour already over the surge line. Nothing more comes once
+    # both stages committed both articles down every hop (a worker flushes what it sent before it commits).
+    for stage, role in [("entities", "tagged"), ("entities", "entity_sightings"), ("alert", "tagged"),
+                        ("alert", "alert_signals")]:
+        wait_consumed(settings, stage, role)
+    assert len(read_to_end(settings, "alerts")) == 2

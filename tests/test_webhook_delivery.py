@@ -14,13 +14,29 @@ import pytest
 from agents.ingest.producer import ingest_paths
 from agents.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from streams.settings import Settings
+from streams.records import CleanArticle, DedupVerdict, EntityMention, TaggedArticle
 from tests.conftest import metric_value, wait_for
-from tests.kafka_io import read_topic_sync
+from tests.kafka_io import changelog_to_end, produce, read_to_end, read_topic_sync, read_until
 from tests.sink_fixtures import SEED_ALERTS, SEED_TRIGGERS
-from tests.webhook_receiver import TOKEN
+from tests.webhook_receiver import HOLD, TOKEN
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret"
+HANDLED = 'wirewatch_articles_total{outcome="out",stage="alert"}'
+
+
+def redelivered(sink: str) -> str:
+    return f'wirewatch_alerts_total{{outcome="redelivered",rule="korea-summit",sink="{sink}"}}'
+
+
+def marker_article() -> TaggedArticle:
+    """A new story naming Kim Jong Un, as the tag stage would hand it on: one more alert of the Korea rules."""
+    title, text = "Kim Jong Un visits a factory", "Kim Jong Un visited a tractor factory on Tuesday."
+    clean = CleanArticle(id="marker", title=title, paragraphs=[text], source="Wire", ingested_at=1.0)
+    start = len(title) + 2  # the title and a blank line come first in the text entity offsets point into
+    kim = EntityMention(start=start, end=start + len("Kim Jong Un"), text="Kim Jong Un", label="PERSON",
+                        canonical="Kim Jong Un")
+    return TaggedArticle(article=clean, verdict=DedupVerdict(kind="new", story_id="marker"), entities=[kim])
 
 
 def start_pipeline_with_webhook(spawn_worker, settings: Settings, url: str, **extra_env: str):
@@ -117,31 +133,79 @@ def test_a_digest_rule_posts_its_alerts_as_one_message(spawn_worker, pipeline_se
     alerts = read_topic_sync(pipeline_settings, "alerts", SEED_ALERTS, timeout=90)
     assert sorted(a["trigger"] for a in alerts) == sorted(SEED_TRIGGERS)  # the topic has each alert as it fired
     wait_for(hook.snapshot, 40, "a digest at the webhook")
-    time.sleep(6)  # a tick later: nothing else arrives
-    [request] = hook.snapshot()
-    digest = orjson.loads(request.body)
-    assert (digest["trigger"], digest["title"]) == ("digest", "2 alerts for korea-digest")
-    assert sorted(digest["members"]) == sorted(a["idempotency_key"] for a in alerts)
-    assert any(line.startswith("new development: ") for line in digest["new_sentences"])
+
+    # Nothing else comes of the seeds' alerts: a marker alert of the same rule, raised after the digest went out,
+    # takes the same way (alert agent, digest topic, the next digest) and arrives alone in the digest after.
+    asyncio.run(produce(pipeline_settings, "tagged", [(b"marker", marker_article().dumps())]))
+    alerts_now = asyncio.run(read_until(pipeline_settings, "alerts", lambda got: len(got) > SEED_ALERTS, timeout=60))
+    [marker] = [a for a in alerts_now if a["article_id"] == "marker"]
+    wait_for(lambda: any(marker["idempotency_key"] in orjson.loads(r.body)["members"] for r in hook.snapshot()), 40,
+             "the marker's digest at the webhook")
+    first, second = [orjson.loads(request.body) for request in hook.snapshot()]
+    assert (first["trigger"], first["title"]) == ("digest", "2 alerts for korea-digest")
+    assert sorted(first["members"]) == sorted(a["idempotency_key"] for a in alerts)
+    assert any(line.startswith("new development: ") for line in first["new_sentences"])
+    assert (second["title"], second["members"]) == ("1 alert for korea-digest", [marker["idempotency_key"]])
+
+
+NEVER_COMMITS = {"WIREWATCH_COMMIT_INTERVAL": "600"}  # so a restarted alert worker reads every article again
+
+
+def kill_and_restart(crashed, spawn_worker, settings: Settings, url: str):
+    """SIGKILL an alert worker and start another; returns it once it handled the seeds' 3 tagged articles again, so
+    whatever it was going to send, it has sent."""
+    crashed.send_signal(signal.SIGKILL)
+    crashed.wait(timeout=10)
+    restarted = spawn_worker("alert", settings, WIREWATCH_WEBHOOK_URL=url, WIREWATCH_WEBHOOK_SECRET=SECRET,
+                             **NEVER_COMMITS)
+    wait_for(lambda: metric_value(restarted.web_port, HANDLED) >= 3, 90,
+             "the restarted worker handling the seeds' tagged articles again")
+    return restarted
+
+
+def delivery_marks(settings: Settings) -> dict[str, dict | None]:
+    """The alert ledger's latest mark per "{idempotency key}:{sink}", as its changelog on the broker has it."""
+    return dict(changelog_to_end(settings, "alert", "alert-deliveries"))
 
 
 def test_an_alert_worker_killed_after_delivery_sends_nothing_twice_when_restarted(
         spawn_worker, pipeline_settings: Settings, seed_paths, webhook_receiver) -> None:
     hook = webhook_receiver([200])
-    never_commits = {"WIREWATCH_COMMIT_INTERVAL": "600"}  # so the restarted worker reads every article again
-    crashed = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url, **never_commits)
+    crashed = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url, **NEVER_COMMITS)
     asyncio.run(ingest_paths(seed_paths, pipeline_settings))
-    wait_for(lambda: len(hook.snapshot()) >= SEED_ALERTS, 90, "the seed alerts at the webhook")
-    time.sleep(1)  # the ledger's changelog writes leave the producer
-    crashed.send_signal(signal.SIGKILL)
-    crashed.wait(timeout=10)
+    keys = {r.key for r in wait_for(lambda: len(hook.snapshot()) >= SEED_ALERTS and hook.snapshot(), 90,
+                                    "the seed alerts at the webhook")}
+    # Killed once the broker has each delivery recorded, not a guessed moment later.
+    wait_for(lambda: all((delivery_marks(pipeline_settings).get(f"{key}:webhook") or {}).get("delivered")
+                         for key in keys), 30, "the deliveries on the ledger's changelog")
+    restarted = kill_and_restart(crashed, spawn_worker, pipeline_settings, hook.url)
+    assert sorted(r.key for r in hook.snapshot()) == sorted(keys)  # each once, the first worker's
+    assert metric_value(restarted.web_port, redelivered("webhook")) == 0
+    assert len(read_to_end(pipeline_settings, "alerts")) == SEED_ALERTS  # the alerts topic did not get them twice
 
-    restarted = spawn_worker("alert", pipeline_settings, WIREWATCH_WEBHOOK_URL=hook.url,
-                             WIREWATCH_WEBHOOK_SECRET=SECRET, **never_commits)
-    wait_for(lambda: metric_value(restarted.web_port, 'wirewatch_articles_total{outcome="out",stage="alert"}') >= 3,
-             90, "the restarted worker handling the seeds' tagged articles again")
-    time.sleep(2)
-    assert Counter(r.key for r in hook.snapshot()) == {key: 1 for key in {r.key for r in hook.snapshot()}}
-    assert len(hook.snapshot()) == SEED_ALERTS
-    alerts = read_topic_sync(pipeline_settings, "alerts", SEED_ALERTS + 1, timeout=5)
-    assert len(alerts) == SEED_ALERTS  # the alerts topic did not get them twice either
+
+def test_an_alert_worker_killed_between_delivery_and_its_record_resends_that_alert_once_with_its_key(
+        spawn_worker, pipeline_settings: Settings, seed_paths, webhook_receiver) -> None:
+    hook = webhook_receiver([HOLD, 200])  # the first alert is received but never answered: the worker waits
+    crashed = start_pipeline_with_webhook(spawn_worker, pipeline_settings, hook.url, WIREWATCH_WEBHOOK_TIMEOUT="600",
+                                          **NEVER_COMMITS)
+    asyncio.run(ingest_paths(seed_paths, pipeline_settings))
+    [held] = wait_for(hook.snapshot, 90, "the first alert at the webhook")
+    # The receiver has the alert; the ledger on the broker says only that it was attempted.
+    wait_for(lambda: delivery_marks(pipeline_settings).get(f"{held.key}:webhook"), 30,
+             "the attempt on the ledger's changelog")
+    assert delivery_marks(pipeline_settings)[f"{held.key}:webhook"]["delivered"] is None
+    assert delivery_marks(pipeline_settings)[f"{held.key}:topic"]["delivered"]  # the topic had it before
+    restarted = kill_and_restart(crashed, spawn_worker, pipeline_settings, hook.url)
+    requests = hook.snapshot()
+    # Resent once, first, under the same key; then the development the first worker never reached, once.
+    assert [r.key for r in requests[:2]] == [held.key, held.key] and requests[1].status == 200
+    assert len(requests) == SEED_ALERTS + 1 and requests[2].key != held.key
+    again, first = orjson.loads(requests[1].body), orjson.loads(held.body)
+    assert {**again, "created_at": None} == {**first, "created_at": None}  # the same alert, raised again
+    assert metric_value(restarted.web_port, redelivered("webhook")) == 1
+    assert metric_value(restarted.web_port, redelivered("topic")) == 0  # the topic's delivery was recorded
+    alerts = read_to_end(pipeline_settings, "alerts")
+    assert sorted(a["idempotency_key"] for a in alerts) == sorted(r.key for r in requests[1:])
+    log = stop(restarted)
+    assert "redelivering an alert whose delivery was interrupted" in log

@@ -1,5 +1,5 @@
 """A real webhook receiver for tests with worker processes: an HTTP server on 127.0.0.1 in a background thread that
-answers with a scripted status and keeps every request."""
+answers with a scripted status (or holds the request unanswered) and keeps every request."""
 from __future__ import annotations
 
 import threading
@@ -12,6 +12,7 @@ import pytest
 from agents.sinks.webhook import IDEMPOTENCY_HEADER
 
 TOKEN = "token=abc"
+HOLD = 0  # a scripted "status": keep the request unanswered until the receiver stops (the sender is stuck in the POST)
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,15 @@ class Request:
 
 
 class Receiver(ThreadingHTTPServer):
-    """A webhook receiver: answers request n with `statuses[n]` (the last entry repeats) and keeps every request."""
+    """A webhook receiver: answers request n with `statuses[n]` (the last entry repeats; `HOLD` answers nothing until
+    the receiver stops) and keeps every request, a held one as soon as it arrived."""
 
     def __init__(self, statuses: list[int]) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)  # port 0: the OS picks a free one
         self.statuses = statuses
         self.requests: list[Request] = []
         self.lock = threading.Lock()
+        self.released = threading.Event()  # set when the receiver stops: held requests end unanswered
 
     @property
     def url(self) -> str:
@@ -58,6 +61,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 — the name http.server dispatches to
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         status = self.server.answer(dict(self.headers.items()), body)
+        if status == HOLD:
+            self.server.released.wait()
+            self.close_connection = True
+            return
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -79,6 +86,7 @@ def webhook_receiver() -> Iterator[Callable[[list[int]], Receiver]]:
 
     yield start
     for server in started:
+        server.released.set()
         server.shutdown()
         server.server_close()
 
