@@ -12,11 +12,13 @@ import pytest
 
 from agents.ingest.producer import ingest_paths
 from streams.settings import Settings
-from tests.kafka_io import read_topic_sync
+from tests.kafka_io import read_to_end, read_topic_sync, wait_consumed
 from tests.conftest import long_news_text
 
 pytestmark = pytest.mark.integration
-STAGES = ("clean", "dedup", "tag", "alert", "stories", "entities")
+INPUTS = {"clean": "raw", "dedup": "clean", "tag": "deduped", "alert": "tagged", "stories": "tagged",
+          "entities": "tagged"}
+STAGES = tuple(INPUTS)
 TEXT_SIZES = (100_000, 300_000, 600_000)
 
 
@@ -57,5 +59,7 @@ def test_every_size_the_ingest_accepts_passes_every_stage(spawn_worker: Callable
     tagged = read_topic_sync(pipeline_settings, "tagged", len(expected), timeout=240)
     assert {t["article"]["origin"]: (t["article"]["truncated"], t["truncated"]) for t in tagged} == expected
     assert all(t["entities"] and len(orjson.dumps(t)) <= pipeline_settings.max_message_bytes for t in tagged)
-    assert read_topic_sync(pipeline_settings, "deadletter", 1, timeout=5) == []
+    for stage, role in INPUTS.items():  # every stage has handled all its input: any dead letter is on the topic
+        wait_consumed(pipeline_settings, stage, role)
+    assert read_to_end(pipeline_settings, "deadletter") == []
     assert [worker.poll() for worker in workers] == [None] * len(STAGES)
