@@ -14,9 +14,9 @@ kind. The article joins the candidate whose score clears its required score by m
   own headline, their own angle), so their articles share fewer words than one outlet's follow-ups do;
 - time as news works: a story stays open while articles keep arriving, and the required score rises with the quiet
   time since its newest article, `quiet_decay` per doubling of (1 + quiet time / `decay_unit`); past
-  `story_window` it takes nothing. For the article's own outlet the clock runs from that outlet's first article in
-  the story, at `same_outlet_decay`: an outlet's series of look-alike wires (daily money-market help, monthly price
-  figures) is a new story each time, not one story that never closes;
+  `story_window`, when there is one, it takes nothing. For the article's own outlet the clock runs from that
+  outlet's first article in the story, after one `decay_unit`, at `same_outlet_decay`: an outlet's look-alike
+  wires weeks apart are two stories, not one story that never closes;
 - the outlet's own story must also hold one of the headline's names (words the body capitalises), or, for a
   templated wire whose body names no one, one of its `headline_anchors` rarest headline words: two companies'
   quarterly results from one wire service stay two stories. Another outlet's headline is its own, so it is not
@@ -106,7 +106,7 @@ class MatcherSettings:
     names_share: float = 0.25           # weight of the names-only cosine in the score
     centroid_terms: int = 60            # heaviest terms kept in a story's centroid
     headline_anchors: int = 2           # rarest headline words of which the outlet's own story must hold one
-    story_window: timedelta = timedelta(hours=72)  # WIREWATCH_STORY_WINDOW_HOURS: longest quiet time
+    story_window: timedelta | None = timedelta(hours=72)  # WIREWATCH_STORY_WINDOW_HOURS: longest quiet time
     other_outlet_factor: float = 0.8    # another outlet's story needs this share of the threshold
     quiet_decay: float = 0.02           # added to the threshold per doubling of 1 + quiet time / decay_unit
     same_outlet_decay: float = 0.03     # the same, from the outlet's first article in the story
@@ -117,7 +117,8 @@ class MatcherSettings:
     def from_settings(cls, settings: Settings, **overrides: Any) -> MatcherSettings:
         """Matcher settings from the wirewatch settings (threshold, window, memory), then `overrides`."""
         return cls(**{"match_threshold": settings.story_threshold,
-                      "story_window": timedelta(hours=settings.story_window_hours),
+                      "story_window": timedelta(hours=settings.story_window_hours) if settings.story_window_hours
+                      else None,
                       "memory": settings.story_memory, **overrides})
 
 
@@ -260,7 +261,7 @@ class StoryMatcher:
         if published is None or story["published"] is None:
             return required  # unknown times: no window
         quiet = abs(published - datetime.fromisoformat(story["published"]).timestamp())
-        if quiet > settings.story_window.total_seconds():
+        if settings.story_window is not None and quiet > settings.story_window.total_seconds():
             return None
         unit = settings.decay_unit.total_seconds()
         if own:  # the outlet's clock: from its first article in the story, after one unit
@@ -339,11 +340,10 @@ class StoryMatcher:
             for _, article_id in sorted(live)[:derived.docs - keep]:
                 derived.count(article_id, self.docs[article_id], -1)
                 del self.docs[article_id]
-                hour_ids.remove(article_id)
-            stale = [i for i in hour_ids if (doc := self.docs.get(i)) is None or doc["hour"] != hour]
-            for article_id in stale:
-                hour_ids.remove(article_id)
-            if not hour_ids:
+            left = [i for i in hour_ids if (doc := self.docs.get(i)) is not None and doc["hour"] == hour]
+            if left:
+                derived.doc_hours[hour] = left
+            else:
                 del derived.doc_hours[hour]
         removed = 0
         while derived.stories > keep and derived.story_hours and (hour := min(derived.story_hours)) < cutoff:
