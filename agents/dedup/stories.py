@@ -13,7 +13,7 @@ kind. The article joins the candidate whose score clears its required score by m
 - another outlet's story: `other_outlet_factor` × the threshold. Outlets word one event each their own way (their
   own headline, their own angle), so their articles share fewer words than one outlet's follow-ups do;
 - time as news works: a story stays open while articles keep arriving, and the required score rises with the quiet
-  time since its newest article, `quiet_decay` per doubling of (1 + quiet time / `decay_unit`); past
+  time since its newest article beyond `quiet_grace`, `quiet_decay` per doubling of (1 + that / `decay_unit`); past
   `story_window`, when there is one, it takes nothing. For the article's own outlet the clock runs from that
   outlet's first article in the story, after one `decay_unit`, at `same_outlet_decay`: an outlet's look-alike
   wires weeks apart are two stories, not one story that never closes;
@@ -111,6 +111,7 @@ class MatcherSettings:
     quiet_decay: float = 0.02           # added to the threshold per doubling of 1 + quiet time / decay_unit
     same_outlet_decay: float = 0.03     # the same, from the outlet's first article in the story
     decay_unit: timedelta = timedelta(hours=24)
+    quiet_grace: timedelta = timedelta(hours=72)  # quiet time that costs nothing: a news cycle
     memory: int = 0                     # WIREWATCH_STORY_MEMORY: newest stories and docs kept past the retention
 
     @classmethod
@@ -267,6 +268,7 @@ class StoryMatcher:
         if own:  # the outlet's clock: from its first article in the story, after one unit
             since_first = max(0.0, abs(published - outlets[outlet]) - unit)
             return required + settings.same_outlet_decay * math.log2(1.0 + since_first / unit)
+        quiet = max(0.0, quiet - settings.quiet_grace.total_seconds())
         return required + settings.quiet_decay * math.log2(1.0 + quiet / unit)
 
     def _anchors(self, features: StoryFeatures, derived: _Derived) -> list[str]:
