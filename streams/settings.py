@@ -93,7 +93,12 @@ class Settings:
     update_threshold: float = _setting(
         0.8, "Word 5-shingle Jaccard to an earlier article of the same source at which an article is a revision "
         "of it (`update`); marked revisions (\"(Updates with …)\", \"CORRECTED -\") need no overlap.")
-    story_window_hours: float = _setting(72.0, "Publish-time distance beyond which articles are never the same story.")
+    story_window_hours: float = _setting(
+        0.0, "Longest quiet time (publish time since a story's newest article) after which the story takes no "
+        "article; 0: no limit, the match threshold rising with the quiet time (see agents/dedup/stories.py).")
+    story_memory: int = _setting(
+        2000, "Stories, and articles for the document frequencies, that the story matcher keeps past the dedup "
+        "retention (the newest ones): on a quiet stream a story can still take an article weeks later; 0: none.")
     dedup_retention_hours: float = _setting(
         168.0, "Dedup forgets articles this much older (publish time, else ingest time) than the newest one seen.")
     dedup_exact_retention_hours: float = _setting(
@@ -144,7 +149,7 @@ class Settings:
                     "producer_max_batch_bytes", "broker_heap_mb", "retention_hours", "deadletter_retention_hours",
                     "broker_wait_seconds", "session_timeout", "heartbeat_interval", "commit_interval",
                     "fetch_wait_ms", "webhook_timeout",
-                    "story_window_hours", "dedup_retention_hours", "dedup_exact_retention_hours", "ingest_max_bytes",
+                    "dedup_retention_hours", "dedup_exact_retention_hours", "ingest_max_bytes",
                     "ingest_max_articles", "ingest_timeout", "fetch_max_bytes", "fetch_timeout", "sse_heartbeat",
                     "sse_buffer"]
         for name in positive:
@@ -167,6 +172,11 @@ class Settings:
             raise ValueError(f"{ENV_PREFIX}WORKER_MAX_RESTARTS must be 0 or more, not {self.worker_max_restarts}")
         if self.producer_linger_ms < 0:
             raise ValueError(f"{ENV_PREFIX}PRODUCER_LINGER_MS must be 0 or more, not {self.producer_linger_ms}")
+        if self.story_window_hours < 0:
+            raise ValueError(f"{ENV_PREFIX}STORY_WINDOW_HOURS must be 0 (no limit) or more, "
+                             f"not {self.story_window_hours}")
+        if self.story_memory < 0:
+            raise ValueError(f"{ENV_PREFIX}STORY_MEMORY must be 0 or more, not {self.story_memory}")
         if self.tag_remembered_paragraphs < 0:
             raise ValueError(f"{ENV_PREFIX}TAG_REMEMBERED_PARAGRAPHS must be 0 or more, not {self.tag_remembered_paragraphs}")
         for name in ["story_threshold", "duplicate_threshold", "update_threshold"]:

@@ -11,8 +11,9 @@ Verdict rules, in order (first match wins):
    `update`: the best one → `duplicate` when it is at or above `duplicate` and the article adds no sentence to its
    story; else the best same-source one → `update` of it (a revision: high overlap, something added or changed);
    else the best one (another outlet's copy) → `duplicate` when the article adds nothing, else `same_story`.
-4. story: the story matcher (`agents.dedup.stories`) places the article in a live story → `same_story` of the
-   story's newest article.
+4. story: the story matcher (`agents.dedup.stories`) places the article in a story it remembers → `same_story` of
+   the story's newest article (a story quiet for longer than the retention is reopened: the matcher remembers more
+   stories than the decider keeps articles of).
 5. otherwise `new`; its story id is its own id.
 Sources compare case-insensitively; an unknown source matches no other. A sentence is added when fewer than half
 of its word 3-grams are in the story's 3-gram set (sentences under four words are skipped). Duplicates are not
@@ -205,12 +206,13 @@ class Decider:
     def _story_verdict(self, article: CleanArticle, features: Any, trigrams: Trigrams) -> DedupVerdict:
         published = as_utc(article.published) if article.published else None
         match = self.matcher.match(features, published)
-        if match is None or match[0] not in self.stories:
+        if match is None:
             return DedupVerdict(kind="new", story_id=article.id)
         story_id, score = match
-        story = self.stories[story_id]
+        story = self.stories.get(story_id)
+        newest = story["versions"][-1] if story else self.matcher.stories[story_id].get("last", story_id)
         return DedupVerdict(kind="same_story", story_id=story_id, similarity=round(score, 4),
-                            matched_id=story["versions"][-1], added_sentences=self._added(trigrams, story_id))
+                            matched_id=newest, added_sentences=self._added(trigrams, story_id))
 
     # ---- helpers of the rules ----
 
@@ -227,7 +229,9 @@ class Decider:
         return sorted(near, key=lambda n: (-n.jaccard, n.seq))
 
     def _added(self, trigrams: Trigrams, story_id: str) -> list[str]:
-        return sentences.added_sentences(trigrams, self._story_trigrams(story_id))
+        """The sentences the story lacks (all of them for a story reopened after the retention: none kept)."""
+        known = self._story_trigrams(story_id) if story_id in self.stories else set()
+        return sentences.added_sentences(trigrams, known)
 
     def _story_trigrams(self, story_id: str) -> set[int]:
         """What the story has said: the 3-grams of its newest live articles (cached; see KnownTrigrams)."""
@@ -273,6 +277,8 @@ class Decider:
     def _expire(self, stream_now: float) -> None:
         """Forget what is wholly older than its retention, an hour at a time (lookups also check the cutoffs)."""
         cutoff = stream_now - self.thresholds.retention.total_seconds()
+        # After every article: what the matcher keeps past the retention depends on how many it keeps.
+        self.matcher.expire(datetime.fromtimestamp(cutoff, tz=timezone.utc))
         if int(cutoff // HOUR) == self._expired_before_hour:
             return
         self._expired_before_hour = int(cutoff // HOUR)
@@ -284,7 +290,6 @@ class Decider:
         exact_cutoff = stream_now - self.thresholds.exact_retention.total_seconds()
         for fingerprint in self._fingerprints.take_before(exact_cutoff):
             _forget(self.exact, fingerprint, "t", exact_cutoff)
-        self.matcher.expire(datetime.fromtimestamp(cutoff, tz=timezone.utc))
 
 
 def _forget(table: MutableMapping[str, dict[str, Any]], key: str | None, time_field: str, cutoff: float) -> bool:

@@ -1,25 +1,40 @@
-"""Story matching for dedup's decider: which live story an article belongs to, decided in stream order.
+"""Story matching for dedup's decider: which story an article belongs to, decided in stream order.
 
 An article is reduced once to its candidate terms (`story_features`: content words and numbers with their counts,
-names first). The matcher weights them by TF-IDF, document frequencies counted over the live articles, and scores
-each candidate story by
+names first) and its outlet. The matcher weights the terms by TF-IDF, document frequencies counted over the live
+articles, and scores each candidate story by
 
     score = (1 - names_share) * cos(article, centroid) + names_share * cos(article names, centroid names)
 
 where a story's centroid is the sum of its articles' unit vectors (its heaviest `centroid_terms` terms kept) and
 names are words capitalised mid-sentence, and numbers: who, where, how many, what separates two events of one
-kind. The best candidate at or above `match_threshold` is the article's story, provided that
-- its newest article is within the story window of the article, when both have a publish time (stories age out);
-- its centroid holds one of the `headline_anchors` rarest words of the article's headline, when it has one: a
-  headline names the event, and templated wires (two companies' quarterly results, two bond issues) differ there.
+kind. The article joins the candidate whose score clears its required score by most; that requirement is
+`match_threshold`, then:
+- another outlet's story: `other_outlet_factor` × the threshold. Outlets word one event each their own way (their
+  own headline, their own angle), so their articles share fewer words than one outlet's follow-ups do;
+- time as news works: a story stays open while articles keep arriving, and the required score rises with the quiet
+  time since its newest article beyond `quiet_grace`, `quiet_decay` per doubling of (1 + that / `decay_unit`); past
+  `story_window`, when there is one, it takes nothing. For the article's own outlet the clock runs from that
+  outlet's first article in the story, after one `decay_unit`, at `same_outlet_decay`: an outlet's look-alike
+  wires weeks apart are two stories, not one story that never closes;
+- the outlet's own story must also hold one of the headline's names (words the body capitalises), or, for a
+  templated wire whose body names no one, one of its `headline_anchors` rarest headline words: two companies'
+  quarterly results from one wire service stay two stories. Another outlet's headline is its own, so it is not
+  asked.
 Candidates are the stories posted under the article's most salient terms.
 
 Stored in two mappings (Faust tables in the agent), written only by assignment, one write each per article:
 
-    docs:    article id → {"terms": its candidate terms, "hour": its stream hour}  (what document frequencies count)
+    docs:    article id → {"terms": its candidate terms, "hour": its stream hour, "o": its stream position}
     stories: story id → {"c": {term: weight}, "names": name terms of c, "norm": |c|, "names_norm": |names of c|,
                          "n": articles, "hour": stream hour of its last article, "order": that article's position in
-                         the stream, "published": newest publish time (ISO) or None}
+                         the stream, "published": newest publish time (ISO) or None, "last": its newest article's
+                         id, "src": {outlet: unix time of its first article in the story} (first 16 outlets)}
+A story stored before "last", "src" and "o" existed reads as having no outlets; such a doc sorts first in its hour.
+
+Forgetting: what is older than the dedup retention goes, except the newest `memory` stories and `memory` docs,
+which stay however old (so a quiet stream keeps its stories and its document frequencies); the oldest go first.
+It is applied after every article (`expire`), so the state after an article depends only on the stream before it.
 
 Derived from them in memory: document frequencies (integer counts over the live docs), postings (term → live
 stories whose centroid holds it, least recently updated first) and the hour indexes expiry walks. They are rebuilt
@@ -48,6 +63,7 @@ CANDIDATE_TERMS = 40    # terms kept per article, names first (bounds every per-
 LOOKUP_TERMS = 12       # the article's heaviest terms whose postings give the candidate stories
 POSTINGS_READ = 16      # most recently updated stories read from each of those postings
 CANDIDATE_STORIES = 8   # stories scored in full: those sharing the most weight with the article
+OUTLETS_KEPT = 16       # outlets a story remembers (the first ones): a later one counts as another outlet
 
 EXTRA_STOP_WORDS = frozenset({
     "said", "says", "told", "according", "reported", "report", "reports", "new", "year", "years", "time", "today",
@@ -69,28 +85,42 @@ class StoryFeatures:
               appearance; a name is a word capitalised mid-sentence (at least half the time) or a number
     headline: the title's distinct content words, in order
     headline_names: those of them the body capitalises mid-sentence (who and where the headline is about)
+    outlet:   the source, case-folded ("" when unknown: an unknown outlet is nobody's own)
     """
 
     terms: tuple[tuple[str, int, bool], ...]
     headline: tuple[str, ...] = ()
     headline_names: tuple[str, ...] = ()
+    outlet: str = ""
 
 
 @dataclass(frozen=True)
 class MatcherSettings:
-    """The numbers story matching decides with."""
+    """The numbers story matching decides with (chosen on Giveme5W1H dev, ECB+ train+dev and Reuters-21578).
 
-    match_threshold: float = 0.20   # WIREWATCH_STORY_THRESHOLD
-    names_share: float = 0.25       # weight of the names-only cosine in the score
-    centroid_terms: int = 60        # heaviest terms kept in a story's centroid
-    headline_anchors: int = 2       # rarest headline words of which a matched story must hold one
-    story_window: timedelta = timedelta(hours=72)
+    The defaults are a bare matcher (no memory past the retention, a 72-hour window); the stage's own come from
+    the wirewatch settings (`from_settings`).
+    """
+
+    match_threshold: float = 0.20       # WIREWATCH_STORY_THRESHOLD
+    names_share: float = 0.25           # weight of the names-only cosine in the score
+    centroid_terms: int = 60            # heaviest terms kept in a story's centroid
+    headline_anchors: int = 2           # rarest headline words of which the outlet's own story must hold one
+    story_window: timedelta | None = timedelta(hours=72)  # WIREWATCH_STORY_WINDOW_HOURS: longest quiet time
+    other_outlet_factor: float = 0.8    # another outlet's story needs this share of the threshold
+    quiet_decay: float = 0.02           # added to the threshold per doubling of 1 + quiet time / decay_unit
+    same_outlet_decay: float = 0.03     # the same, from the outlet's first article in the story
+    decay_unit: timedelta = timedelta(hours=24)
+    quiet_grace: timedelta = timedelta(hours=72)  # quiet time that costs nothing: a news cycle
+    memory: int = 0                     # WIREWATCH_STORY_MEMORY: newest stories and docs kept past the retention
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> MatcherSettings:
-        """Matcher settings from the wirewatch settings (story window and threshold), then `overrides`."""
+        """Matcher settings from the wirewatch settings (threshold, window, memory), then `overrides`."""
         return cls(**{"match_threshold": settings.story_threshold,
-                      "story_window": timedelta(hours=settings.story_window_hours), **overrides})
+                      "story_window": timedelta(hours=settings.story_window_hours) if settings.story_window_hours
+                      else None,
+                      "memory": settings.story_memory, **overrides})
 
 
 def story_features(article: CleanArticle, max_terms: int = CANDIDATE_TERMS) -> StoryFeatures:
@@ -111,7 +141,7 @@ def story_features(article: CleanArticle, max_terms: int = CANDIDATE_TERMS) -> S
     headline = tuple(t for t in dict.fromkeys(title_tokens) if t not in stop and (len(t) > 2 or t[0].isdigit()))
     in_body = set(body_capitals)
     return StoryFeatures(tuple((t, counts[t], t in names) for t in ranked), headline,
-                         tuple(t for t in headline if t in in_body))
+                         tuple(t for t in headline if t in in_body), (article.source or "").strip().casefold())
 
 
 def _is_content(term: str) -> bool:
@@ -135,6 +165,7 @@ class _Derived:
     postings: dict[str, dict[str, None]] = field(default_factory=dict)  # insertion order: least recently updated first
     doc_hours: dict[int, list[str]] = field(default_factory=dict)
     story_hours: dict[int, set[str]] = field(default_factory=dict)
+    stories: int = 0  # live stories
 
     def count(self, article_id: str, doc: dict[str, Any], sign: int) -> None:
         """Count (sign 1) or uncount (sign -1) a doc's terms; a term no live doc has leaves the counts."""
@@ -159,11 +190,14 @@ class _Derived:
             posting[story_id] = None
         if before is not None:
             self.story_hours.get(before["hour"], set()).discard(story_id)
+        else:
+            self.stories += 1
         self.story_hours.setdefault(story["hour"], set()).add(story_id)
 
     def unpost(self, story_id: str, story: dict[str, Any]) -> None:
         for term in story["c"]:
             self._unpost(term, story_id)
+        self.stories -= 1
 
     def _unpost(self, term: str, story_id: str) -> None:
         posting = self.postings.get(term)
@@ -200,18 +234,42 @@ class StoryMatcher:
         derived = self._state()
         vector = self._vector(features, derived)
         anchors = self._anchors(features, derived)
-        published_utc = as_utc(published) if published else None
+        published_at = as_utc(published).timestamp() if published else None
         best: tuple[str, float] | None = None
+        best_margin = 0.0
         for story_id in self._candidates(vector, derived):
             story = self.stories.get(story_id)
-            if story is None or not self._within_window(published_utc, story):
+            if story is None:
                 continue
-            if anchors and not any(word in story["c"] for word in anchors):
+            own = features.outlet in (story.get("src") or {}) if features.outlet else False
+            if own and anchors and not any(word in story["c"] for word in anchors):
+                continue
+            required = self.required_score(story, features.outlet, own, published_at)
+            if required is None:
                 continue
             score = self._score(vector, story)
-            if score >= self.settings.match_threshold and (best is None or score > best[1]):
-                best = (story_id, score)
+            if score >= required and (best is None or score - required > best_margin):
+                best, best_margin = (story_id, score), score - required
         return best
+
+    def required_score(self, story: dict[str, Any], outlet: str, own: bool, published: float | None) -> float | None:
+        """The score the story asks of an article (see the module docstring); None once it is past the window."""
+        settings = self.settings
+        required = settings.match_threshold
+        outlets = story.get("src") or {}
+        if outlet and outlets and not own:
+            required *= settings.other_outlet_factor
+        if published is None or story["published"] is None:
+            return required  # unknown times: no window
+        quiet = abs(published - datetime.fromisoformat(story["published"]).timestamp())
+        if settings.story_window is not None and quiet > settings.story_window.total_seconds():
+            return None
+        unit = settings.decay_unit.total_seconds()
+        if own:  # the outlet's clock: from its first article in the story, after one unit
+            since_first = max(0.0, abs(published - outlets[outlet]) - unit)
+            return required + settings.same_outlet_decay * math.log2(1.0 + since_first / unit)
+        quiet = max(0.0, quiet - settings.quiet_grace.total_seconds())
+        return required + settings.quiet_decay * math.log2(1.0 + quiet / unit)
 
     def _anchors(self, features: StoryFeatures, derived: _Derived) -> list[str]:
         """Headline words of which a matched story must hold one: the names the body confirms, else the rarest.
@@ -232,11 +290,6 @@ class StoryMatcher:
             for story_id in itertools.islice(reversed(derived.postings[term]), POSTINGS_READ):
                 shared[story_id] = shared.get(story_id, 0.0) + vector.weights[term]
         return sorted(shared, key=lambda s: (-shared[s], s))[:CANDIDATE_STORIES]
-
-    def _within_window(self, published: datetime | None, story: dict[str, Any]) -> bool:
-        if published is None or story["published"] is None:
-            return True  # unknown times: no window
-        return abs(published - datetime.fromisoformat(story["published"])) <= self.settings.story_window
 
     def _score(self, vector: _Vector, story: dict[str, Any]) -> float:
         """Cosine with the story's centroid, mixed with the article's names against it (over the story names' norm)."""
@@ -260,35 +313,54 @@ class StoryMatcher:
         earlier = self.docs.get(article_id)
         if earlier is not None:  # the same id again with other text: it counts once, as it is now
             derived.count(article_id, earlier, -1)
-        doc = {"terms": [term for term, _, _ in features.terms], "hour": _hour_of(seen)}
+        doc = {"terms": [term for term, _, _ in features.terms], "hour": _hour_of(seen), "o": order}
         self.docs[article_id] = doc
         derived.count(article_id, doc, 1)
         story = self.stories.get(story_id)
         updated = _updated_story(story, vector, published, doc["hour"], order, self.settings.centroid_terms)
+        updated["last"] = article_id
+        outlets = dict(story.get("src") or {}) if story else {}
+        if features.outlet and features.outlet not in outlets and len(outlets) < OUTLETS_KEPT:
+            outlets[features.outlet] = round(as_utc(published or seen).timestamp())
+        updated["src"] = outlets
         self.stories[story_id] = updated
         derived.post(story_id, updated, story)
 
     # ---- expiry ----
 
     def expire(self, before: datetime) -> int:
-        """Forget articles seen, and stories last updated, in hours wholly before `before`; returns stories removed."""
+        """Forget articles seen, and stories last updated, in hours wholly before `before`, oldest first, except the
+        newest `memory` of each; returns stories removed. The decider calls it before every article."""
         derived = self._state()
-        self._weighed = None
         cutoff = _hour_of(before)
-        for hour in sorted(h for h in derived.doc_hours if h < cutoff):
-            for article_id in derived.doc_hours.pop(hour):
-                doc = self.docs.get(article_id)
-                if doc is not None and doc["hour"] == hour:
-                    derived.count(article_id, doc, -1)
-                    del self.docs[article_id]
+        keep = self.settings.memory
+        while derived.docs > keep and derived.doc_hours and (hour := min(derived.doc_hours)) < cutoff:
+            self._weighed = None
+            hour_ids = derived.doc_hours[hour]
+            live = [(doc.get("o", -1), i) for i in hour_ids if (doc := self.docs.get(i)) is not None
+                    and doc["hour"] == hour]
+            for _, article_id in sorted(live)[:derived.docs - keep]:
+                derived.count(article_id, self.docs[article_id], -1)
+                del self.docs[article_id]
+            left = [i for i in hour_ids if (doc := self.docs.get(i)) is not None and doc["hour"] == hour]
+            if left:
+                derived.doc_hours[hour] = left
+            else:
+                del derived.doc_hours[hour]
         removed = 0
-        for hour in sorted(h for h in derived.story_hours if h < cutoff):
-            for story_id in sorted(derived.story_hours.pop(hour)):
-                story = self.stories.get(story_id)
-                if story is not None and story["hour"] == hour:
-                    derived.unpost(story_id, story)
-                    del self.stories[story_id]
-                    removed += 1
+        while derived.stories > keep and derived.story_hours and (hour := min(derived.story_hours)) < cutoff:
+            story_ids = derived.story_hours[hour]
+            live = sorted((story["order"], i) for i in story_ids if (story := self.stories.get(i)) is not None
+                          and story["hour"] == hour)
+            for _, story_id in live[:derived.stories - keep]:
+                derived.unpost(story_id, self.stories[story_id])
+                del self.stories[story_id]
+                story_ids.discard(story_id)
+                removed += 1
+            story_ids.difference_update([i for i in story_ids if (story := self.stories.get(i)) is None
+                                         or story["hour"] != hour])
+            if not story_ids:
+                del derived.story_hours[hour]
         return removed
 
     # ---- derived state and weights ----
