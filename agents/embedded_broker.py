@@ -108,8 +108,7 @@ class EmbeddedBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config_path = self._write_config()
         if not self.formatted:
-            self._java("kafka.tools.StorageTool", "format", "--cluster-id", _cluster_id(), "--config",
-                       str(config_path), "--ignore-formatted", wait=True)
+            self.format(config_path)
         with open(self.log_path or os.devnull, "ab") as log:  # the child keeps its own descriptor
             self._process = self._java("kafka.Kafka", str(config_path), stdout=log)
         deadline = time.monotonic() + timeout
@@ -122,6 +121,11 @@ class EmbeddedBroker:
                 raise TimeoutError(f"the Kafka broker did not answer on port {self.port} within {timeout:.0f} s")
             time.sleep(0.1)
         return self
+
+    def format(self, config_path: Path) -> None:
+        """Format the data folder as a new one-node cluster (Kafka's `kafka-storage format`)."""
+        self._java("kafka.tools.StorageTool", "format", "--cluster-id", _cluster_id(), "--config", str(config_path),
+                   "--ignore-formatted", wait=True)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the node cleanly (SIGTERM: Kafka flushes and closes its logs), SIGKILL after `timeout` s."""
@@ -188,11 +192,15 @@ class EmbeddedBroker:
         command = [java, f"-Xmx{self.heap_mb}m", f"-Xms{min(self.heap_mb, 128)}m", "-XX:+UseG1GC",
                    "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
                    f"-Dlog4j2.configurationFile={log_config}", "-cp", f"{libs}/*", main, *args]
-        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=_java_environment(), preexec_fn=die_with_parent,
+        process = subprocess.Popen(command, stdout=subprocess.PIPE if wait else stdout, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, env=_java_environment(), preexec_fn=die_with_parent,
                                    start_new_session=True)  # Ctrl-C reaches wirewatch, which stops it last
-        if wait and process.wait() != 0:
-            raise RuntimeError(f"`{main} {' '.join(args[:1])}` failed with code {process.returncode}")
+        if wait:
+            output, _ = process.communicate()
+            if process.returncode != 0:
+                said = [line.strip() for line in output.decode(errors="replace").strip().splitlines()[-3:]]
+                raise RuntimeError(f"`{main} {' '.join(args[:1])}` failed with code {process.returncode}: "
+                                   + " / ".join(said))
         return process
 
     def answers(self) -> bool:
@@ -232,8 +240,12 @@ def broker_for(settings: Settings, node_dir: Path, log_path: Path | None = None,
 
 
 def _cluster_id() -> str:
-    """A new Kafka cluster id: 16 random bytes in URL-safe base64 without padding, as `kafka-storage random-uuid`."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A new Kafka cluster id: 16 random bytes in URL-safe base64 without padding, as `kafka-storage random-uuid`,
+    drawn again when it starts with "-" (one in 64), which the format command would read as an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java_binary() -> str:
