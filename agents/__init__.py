@@ -1,1 +1,1 @@
-"""Wirewatch stages: clean, dedup, tag, alert, plus ingest, sinks and the command line."""
+"""Wirewatch stages: clean, dedup, tag, alert, stories and entities, plus ingest and sinks."""

@@ -42,8 +42,8 @@ import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
-from agents.admin import create_topics
-from agents.embedded_broker import broker_for, free_port
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import broker_for, free_port
 from agents.ingest.producer import ingest_paths, kafka_producer
 from agents.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from benchmarks.procfs import cpu_seconds

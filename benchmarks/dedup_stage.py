@@ -27,8 +27,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from agents.admin import create_topics
-from agents.embedded_broker import broker_for
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import broker_for
 from benchmarks.dedup_speed import FILL_SPAN, STREAM_SPAN, retimed, synthetic_articles
 from benchmarks.pipeline_throughput import Worker, check_alive, print_table, spawn_replicas, stop
 from benchmarks.procfs import cpu_seconds, peak_rss_mib

@@ -36,9 +36,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from agents.admin import create_topics
+from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
-from agents.embedded_broker import broker_for, die_with_parent, free_port
+from wirewatch.embedded_broker import broker_for, die_with_parent, free_port
 from agents.ingest.producer import ingest_paths
 from benchmarks.nlp_reference import ReferencePool
 from benchmarks.procfs import cpu_seconds, peak_rss_mib
@@ -97,7 +97,7 @@ def spawn(stage: str, settings: Settings, logs: Path, port: int | None = None) -
     environ[f"{ENV_PREFIX}WEB_PORT"] = str(port)
     log_path = logs / f"{stage}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO, env=environ,
+        process = subprocess.Popen([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO, env=environ,
                                    stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     return Worker(stage, process, port, log_path)
 

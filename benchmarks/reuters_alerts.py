@@ -20,7 +20,7 @@ from pathlib import Path
 
 from agents.alert.core import AlertThrottle
 from agents.alert.rules import Rule, RuleSet, load_rules
-from agents.offline import judged_in_order, raised_alerts
+from wirewatch.offline import judged_in_order, raised_alerts
 from agents.tag.articles import tag_articles
 from agents.tag.core import Tagger
 from benchmarks.reuters import reuters_raw

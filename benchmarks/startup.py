@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from agents.embedded_broker import free_port
-from agents.stages import STAGE_MODULES
+from wirewatch.embedded_broker import free_port
+from wirewatch.stages import STAGE_MODULES
 from streams.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ def timed_run(data_dir: Path, fresh: bool, web_host: str) -> Start:
     """Run `wirewatch run` once on `data_dir` and time it; exit with its stderr's tail if it fails."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}  # defaults, not this shell's
     environ.update({f"{ENV_PREFIX}DATA_DIR": str(data_dir), f"{ENV_PREFIX}WEB_PORT": str(free_port_base(web_host))})
-    command = [sys.executable, "-m", "agents.cli", "run", "--exit-after-idle", str(IDLE_SECONDS),
+    command = [sys.executable, "-m", "wirewatch.cli", "run", "--exit-after-idle", str(IDLE_SECONDS),
                "--timeout", str(TIMEOUT)] + (["--fresh"] if fresh else [])
     seen: dict[str, float] = {}
     stderr_tail: collections.deque[str] = collections.deque(maxlen=30)

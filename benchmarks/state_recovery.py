@@ -40,9 +40,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.admin import create_topics
+from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
-from agents.embedded_broker import EmbeddedBroker, broker_for
+from wirewatch.embedded_broker import EmbeddedBroker, broker_for
 from agents.ingest.producer import ingest_paths
 from benchmarks.procfs import peak_rss_mib
 from benchmarks.pipeline_throughput import (STAGES, WARMUP, WARMUP_ID, Worker, check_alive, clean_count, fetched,

@@ -42,8 +42,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 import agents.tag as tag_package
-from agents.admin import create_topics
-from agents.embedded_broker import broker_for
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import broker_for
 from benchmarks.nlp_reference import ReferencePool
 from benchmarks.procfs import cpu_seconds, peak_rss_mib
 from benchmarks.pipeline_throughput import Worker, check_alive, spawn_replicas, stop

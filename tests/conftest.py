@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import pytest
 
-from agents.admin import create_topics
+from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
-from agents.embedded_broker import EmbeddedBroker, broker_for, die_with_parent, free_port
-from agents.stages import installer
+from wirewatch.embedded_broker import EmbeddedBroker, broker_for, die_with_parent, free_port
+from wirewatch.stages import installer
 from streams.app import create_app
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
@@ -153,7 +153,7 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
         web_port = free_port()
         environ.update({f"{ENV_PREFIX}WEB_PORT": str(web_port), **extra_env})
         with open(tmp_path / f"{stage}-{len(started)}.log", "wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "agents.cli", "worker", stage], cwd=REPO,
+            process = subprocess.Popen([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO,
                                        env=environ, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         process.log_path = log.name  # type: ignore[attr-defined]
         process.web_port = web_port  # type: ignore[attr-defined]

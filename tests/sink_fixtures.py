@@ -16,7 +16,7 @@ from aiohttp import test_utils, web
 from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 
-from agents.embedded_broker import free_port
+from wirewatch.embedded_broker import free_port
 from streams.records import Alert
 
 Reply = tuple[int, dict[str, str]]

@@ -147,7 +147,7 @@ def tagged_korea_story(kind: str = "new", added: list[str] | None = None) -> Tag
 
 
 async def test_alert_agent_raises_once_and_sends_it_on_the_alerts_channel(stage) -> None:
-    # An in-memory channel stands for the alerts topic; the topic itself is read in tests/test_pipeline.py.
+    # An in-memory channel stands for the alerts topic; the topic itself is read in tests/pipeline/test_pipeline.py.
     async with stage("alert") as harness:
         await harness.agent.put(tagged_korea_story().dumps())
         alert = await harness.sent("alerts")

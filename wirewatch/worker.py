@@ -1,0 +1,42 @@
+"""Run one stage as its own Faust worker process, against any Kafka-protocol broker."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.config
+
+import faust
+
+from wirewatch.admin import create_changelog_topics, wait_for_topics
+from wirewatch.stages import installer
+from streams.app import create_app, table_dir
+from streams.logs import logging_config
+from streams.settings import Settings
+from streams.topics import declare_topics
+
+log = logging.getLogger(__name__)
+
+
+def build_stage_app(stage: str, settings: Settings) -> faust.App:
+    """A Faust app running exactly one stage's agent."""
+    app = create_app(settings, stage)
+    installer(stage)(app, declare_topics(app, settings), settings)
+    return app
+
+
+def run_worker(stage: str, settings: Settings) -> None:
+    """Run `stage` until the process is told to stop (SIGINT/SIGTERM); returns after a clean shutdown."""
+    table_dir(settings, stage).mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+    logging.config.dictConfig(logging_config(settings.log_level))  # until Faust sets up its own, the same
+    app = build_stage_app(stage, settings)
+    log.info("worker starting", extra={"stage": stage, "settings": settings.redacted()})
+    asyncio.run(_prepare(app, settings))
+    worker = faust.Worker(app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level),
+                          redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+async def _prepare(app: faust.App, settings: Settings) -> None:
+    """Wait for the broker and the topics, then create this stage's changelog topics before Faust starts."""
+    await wait_for_topics(settings)
+    await create_changelog_topics(app, settings)
