@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import REPO
 
 # What the install is built from; copied so that the build's `*.egg-info` is not written into the checkout.
-SOURCES = ("pyproject.toml", "README.md", "streams", "agents")
+SOURCES = ("pyproject.toml", "README.md", "streams", "agents", "wirewatch")
 
 
 @pytest.fixture(scope="module")
