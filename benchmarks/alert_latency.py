@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,15 @@ import yaml
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
-from wirewatch.admin import create_topics
-from wirewatch.embedded_broker import broker_for, free_port
 from agents.ingest.producer import ingest_paths, kafka_producer
 from agents.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from benchmarks.pipeline_throughput import STAGES, WARMUP, Worker, check_alive, clean_count, spawn, stop, wait_for_alert
 from benchmarks.procfs import cpu_seconds
-from benchmarks.pipeline_throughput import (STAGES, WARMUP, Worker, check_alive, clean_count, spawn,
-                                            stop, wait_for_alert)
 from benchmarks.reuters import reuters_raw
 from streams.settings import Settings
 from streams.topics import topic_name
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import broker_for, free_port
 
 TIMEOUT = 600.0   # seconds for any one wait (workers join in about 5 s; tag loads spaCy first)
 SETTLED = 3.0     # seconds without a new alert, once the alert worker has taken every article in, that end a run
@@ -224,7 +224,7 @@ def figures(receiver: WebhookReceiver, arrivals: TopicArrivals, sent: list[float
         times = [alert["ingested_at"], *(arrivals.arrived[role].get(alert["article_id"]) for role in FOLLOWED[:3]),
                  on_topic.get(key), at]
         if None not in times:
-            for hop, start, end in zip(HOPS, times, times[1:]):
+            for hop, (start, end) in zip(HOPS, pairwise(times), strict=True):
                 steps[hop].append(end - start)
     row |= {f"median {hop} ms": 1000 * statistics.median(values) for hop, values in steps.items() if values}
     row["CPU ms/article (workers + broker)"] = 1000 * cpu / len(sent)
@@ -233,7 +233,7 @@ def figures(receiver: WebhookReceiver, arrivals: TopicArrivals, sent: list[float
     return row
 
 
-async def one_run(raws: list[dict[str, Any]], expected: int, rules_file: Path, rate: float,
+async def one_run(raws: list[dict[str, Any]], expected: int, rules_file: Path, rate: float, *,
                   fetch_wait_ms: int, logs: Path) -> dict[str, float]:
     """Start everything, warm up, replay at `rate`, wait until every alert is in; the run's figures by row name."""
     logs.mkdir(parents=True)
@@ -285,7 +285,8 @@ def main() -> None:
     rules_file = work / "rules.yaml"
     rules_file.write_text(yaml.safe_dump({"rules": BENCH_RULES}, sort_keys=False))
     for wait in args.fetch_wait_ms:
-        rows = [asyncio.run(one_run(raws, expected, rules_file, args.rate, wait, work / f"wait{wait}-run{i + 1}"))
+        rows = [asyncio.run(one_run(raws, expected, rules_file, args.rate, fetch_wait_ms=wait,
+                                    logs=work / f"wait{wait}-run{i + 1}"))
                 for i in range(args.runs)]
         print(f"Reuters-21578, first {len(raws)} wires by date ({expected} clean articles) at {args.rate:g}/s, "
               f"{len(BENCH_RULES) - 1} rules to topic + webhook, embedded broker, 4 stage workers, "

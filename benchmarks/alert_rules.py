@@ -4,12 +4,11 @@
 
 The first `--articles` Reuters wires are cleaned and tagged once (the tag stage's core), each as a new story so every
 rule is asked. `--rules` rules are drawn from what those wires hold (seeded): entity rules on names the tagger found,
-keyword phrases from the wires' titles as specific as watch-list terms (see `watchable_phrases`), `all`/`any` combinations, some narrowed by a source, a language or a
-`not`, each with
-triggers new_story and new_development. Figures, medians of `--runs` runs, CPU time: articles/s and rule
-evaluations/s of `alerts_for` (the atom index picks the rules an article can match), the same with the index
-bypassed (every rule on every article: the reference), their ratio, alerts raised, and the index's candidates per
-article.
+keyword phrases from the wires' titles as specific as watch-list terms (see `watchable_phrases`), `all`/`any`
+combinations, some narrowed by a source, a language or a `not`, each with triggers new_story and new_development.
+Figures, medians of `--runs` runs, CPU time: articles/s and rule evaluations/s of `alerts_for` (the atom index picks
+the rules an article can match), the same with the index bypassed (every rule on every article: the reference), their
+ratio, alerts raised, and the index's candidates per article.
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 from agents.alert.conditions import ArticleView, phrase_words
@@ -79,11 +79,11 @@ def watchable_phrases(wires: Sequence[TaggedArticle]) -> list[str]:
     in_titles: set[str] = set()
     for wire in wires:
         words = [w for w in phrase_words(wire.article.title) if not w.isdigit()]
-        in_titles |= {w for w in words if len(w) > 3} | {f"{a} {b}" for a, b in zip(words, words[1:])}
+        in_titles |= {w for w in words if len(w) > 3} | {f"{a} {b}" for a, b in pairwise(words)}
     counts: Counter[str] = Counter()
     for wire in wires:
         words = phrase_words(wire.article.full_text)
-        counts.update(({w for w in words} | {f"{a} {b}" for a, b in zip(words, words[1:])}) & in_titles)
+        counts.update((set(words) | {f"{a} {b}" for a, b in pairwise(words)}) & in_titles)
     return sorted(p for p, n in counts.items() if 2 <= n <= MAX_SHARE * len(wires))
 
 

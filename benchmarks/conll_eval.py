@@ -125,7 +125,7 @@ class Scores:
 def score(predicted: Sequence[set[Entity]], gold: Sequence[frozenset[Entity]]) -> Scores:
     """Entity-level scores, each entity counted once per document (exact span and label)."""
     counts: Counter[tuple[str, str]] = Counter()
-    for found, truth in zip(predicted, gold):
+    for found, truth in zip(predicted, gold, strict=True):
         for _, _, label in found & truth:
             counts[("tp", label)] += 1
         for _, _, label in found - truth:
@@ -162,17 +162,17 @@ def main() -> None:
     nlp = tagger.nlp
     started = time.process_time()
     stock = [token_entities(d, [(e.start_char, e.end_char, e.label_) for e in doc.ents])
-             for d, doc in zip(documents, nlp.pipe(texts, batch_size=settings.tag_batch_size))]
+             for d, doc in zip(documents, nlp.pipe(texts, batch_size=settings.tag_batch_size), strict=True)]
     stock_seconds = time.process_time() - started
     started = time.process_time()
     ours = [token_entities(d, [(m.start, m.end, m.label) for m in mentions])
-            for d, mentions in zip(documents, tagger.tag(texts))]
+            for d, mentions in zip(documents, tagger.tag(texts), strict=True)]
     ours_seconds = time.process_time() - started
     print(f"CoNLL-2003 English dev: {len(documents)} documents, {sum(len(g) for g in gold)} entities; "
           f"model {settings.spacy_model} (NER components only)")
     print(_row("stock", score(stock, gold)) + f"   {stock_seconds:.1f} s CPU")
     print(_row("wirewatch", score(ours, gold)) + f"   {ours_seconds:.1f} s CPU")
-    for document, found in list(zip(documents, ours))[:args.show]:
+    for document, found in list(zip(documents, ours, strict=True))[:args.show]:
         tokens = [t for s in document.sentences for t in s]
         for kind, entities in (("missed", document.entities - found), ("wrong", found - document.entities)):
             for start, end, label in sorted(entities)[:5]:

@@ -27,8 +27,6 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from wirewatch.admin import create_topics
-from wirewatch.embedded_broker import broker_for
 from benchmarks.dedup_speed import FILL_SPAN, STREAM_SPAN, retimed, synthetic_articles
 from benchmarks.pipeline_throughput import Worker, check_alive, print_table, spawn_replicas, stop
 from benchmarks.procfs import cpu_seconds, peak_rss_mib
@@ -36,6 +34,8 @@ from benchmarks.reuters_reference import clean_reuters
 from streams.records import CleanArticle
 from streams.settings import Settings
 from streams.topics import DEDUP_SHARD_KEY, topic_name
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import broker_for
 
 TIMEOUT = 3600.0  # seconds for any one wait: the pre-fill of 100k articles takes several minutes
 async def produce(producer: AIOKafkaProducer, topic: str, articles: Sequence[CleanArticle]) -> None:
@@ -85,7 +85,7 @@ async def one_setup(workers_count: int, fill: list[CleanArticle], batches: list[
                 started = time.perf_counter()
                 await produce(producer, clean_topic, batch)
                 last = await drain(consumer, len(batch), workers)
-                cpu = [cpu_seconds(w.process.pid) - before for w, before in zip(workers, cpu_before)]
+                cpu = [cpu_seconds(w.process.pid) - before for w, before in zip(workers, cpu_before, strict=True)]
                 rows.append({"articles/s": len(batch) / (last - started),
                              "CPU ms/article": 1000 * sum(cpu) / len(batch),
                              **{f"worker {n + 1} CPU ms/article": 1000 * c / len(batch) for n, c in enumerate(cpu)}})

@@ -59,7 +59,7 @@ class Scores:
 
 def pairwise_scores(predicted: Sequence[str], gold: Sequence[str]) -> tuple[float, float, float]:
     """Pairwise precision, recall, F1 over unordered pairs of items placed in one cluster."""
-    both = _pairs(Counter(zip(predicted, gold)).values())
+    both = _pairs(Counter(zip(predicted, gold, strict=True)).values())
     in_predicted, in_gold = _pairs(Counter(predicted).values()), _pairs(Counter(gold).values())
     precision = both / in_predicted if in_predicted else 1.0
     recall = both / in_gold if in_gold else 1.0
@@ -68,10 +68,10 @@ def pairwise_scores(predicted: Sequence[str], gold: Sequence[str]) -> tuple[floa
 
 def bcubed_scores(predicted: Sequence[str], gold: Sequence[str]) -> tuple[float, float, float]:
     """B-cubed precision, recall, F1: per item, the share of its cluster that is in its gold class, and back."""
-    overlap = Counter(zip(predicted, gold))
+    overlap = Counter(zip(predicted, gold, strict=True))
     predicted_sizes, gold_sizes = Counter(predicted), Counter(gold)
-    precision = sum(overlap[(p, g)] / predicted_sizes[p] for p, g in zip(predicted, gold)) / len(gold)
-    recall = sum(overlap[(p, g)] / gold_sizes[g] for p, g in zip(predicted, gold)) / len(gold)
+    precision = sum(overlap[(p, g)] / predicted_sizes[p] for p, g in zip(predicted, gold, strict=True)) / len(gold)
+    recall = sum(overlap[(p, g)] / gold_sizes[g] for p, g in zip(predicted, gold, strict=True)) / len(gold)
     return precision, recall, _f1(precision, recall)
 
 
@@ -267,7 +267,7 @@ def feature_speed(docs: Sequence[dict[str, Any]]) -> None:
     features = [story_features(a) for a in articles]
     middle = time.process_time()
     matcher = StoryMatcher({}, {})
-    for position, (article, feature) in enumerate(zip(articles, features)):
+    for position, (article, feature) in enumerate(zip(articles, features, strict=True)):
         matched = matcher.match(feature, None)
         matcher.add(matched[0] if matched else article.id, article.id, feature, None, stream_time(article),
                     order=position)

@@ -22,7 +22,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import trafilatura
+
+from agents.clean.core import clean_article
 from benchmarks.shared_data import ZYTE_PAGES, require
+from streams.deadletter import BadInput
+from streams.records import RawArticle
 
 _TOKEN = re.compile(r"\w+")
 
@@ -73,10 +78,6 @@ def load_pages(folder: Path = ZYTE_PAGES) -> dict[str, tuple[str, str]]:
 
 def wirewatch_body(html: str) -> str:
     """The clean stage's body of a page (title excluded, as in the ground truth); empty when nothing is left."""
-    from agents.clean.core import clean_article
-    from streams.deadletter import BadInput
-    from streams.records import RawArticle
-
     try:
         articles = clean_article(RawArticle(html=html))
     except BadInput:
@@ -85,8 +86,6 @@ def wirewatch_body(html: str) -> str:
 
 
 def trafilatura_body(html: str) -> str:
-    import trafilatura
-
     return trafilatura.extract(html) or ""
 
 
@@ -125,7 +124,7 @@ def main() -> None:
             return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
         ranked = sorted(pages, key=lambda page_id: page_f1(page_id, "wirewatch"))[:args.worst]
         for page_id in ranked:
-            tp, fp, fn = matching(pages[page_id][1], results["wirewatch"][page_id])
+            _tp, fp, fn = matching(pages[page_id][1], results["wirewatch"][page_id])
             print(f"  {page_id[:12]} wirewatch F1={page_f1(page_id, 'wirewatch'):.3f} (fp {fp:.2f}, fn {fn:.2f})"
                   f"  trafilatura F1={page_f1(page_id, 'trafilatura'):.3f}")
 

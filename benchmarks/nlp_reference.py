@@ -53,7 +53,7 @@ class ReferencePool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for connection, process in zip(self.connections, self.processes):
+        for connection, process in zip(self.connections, self.processes, strict=True):
             if process.is_alive():
                 connection.send(None)
             process.join(timeout=20)
@@ -64,7 +64,7 @@ class ReferencePool:
         started = time.perf_counter()
         for connection in self.connections:
             connection.send(name)
-        cpu, peaks = zip(*self._replies())
+        cpu, peaks = zip(*self._replies(), strict=True)
         self.peaks = list(peaks)  # VmHWM only grows: the latest reply is the peak so far
         return time.perf_counter() - started, sum(cpu)
 

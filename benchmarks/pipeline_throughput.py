@@ -36,9 +36,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
-from wirewatch.embedded_broker import broker_for, die_with_parent, free_port
 from agents.ingest.producer import ingest_paths
 from benchmarks.nlp_reference import ReferencePool
 from benchmarks.procfs import cpu_seconds, peak_rss_mib
@@ -47,6 +45,8 @@ from benchmarks.reuters_reference import clean_reuters
 from streams.raw import raw_from_mapping
 from streams.settings import ENV_PREFIX, Settings
 from streams.topics import topic_name
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import broker_for, die_with_parent, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("clean", "dedup", "tag", "alert")
@@ -98,7 +98,8 @@ def spawn(stage: str, settings: Settings, logs: Path, port: int | None = None) -
     log_path = logs / f"{stage}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO, env=environ,
-                                   stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=die_with_parent)  # noqa: PLW1509 — prctl only: no lock a thread could hold
     return Worker(stage, process, port, log_path)
 
 
@@ -234,7 +235,7 @@ async def one_run(wires: Path, expected: int, logs: Path, tag_workers: int = 1,
            "latency p50 (s)": statistics.median(latencies),
            "latency p99 (s)": statistics.quantiles(latencies, n=100, method="inclusive")[98]}
     for stage in STAGES:
-        busy, count = (a - b for a, b in zip(after[stage], before[stage]))
+        busy, count = (a - b for a, b in zip(after[stage], before[stage], strict=True))
         row[f"{stage} ms/article"] = 1000 * busy / max(count, 1)
     row.update({f"{name} CPU ms/article": 1000 * seconds / expected for name, seconds in cpu.items()})
     row["all CPU ms/article"] = 1000 * sum(cpu.values()) / expected

@@ -7,6 +7,7 @@ import orjson
 
 from benchmarks.shared_data import REUTERS, require
 
+
 def reuters_raw(limit: int) -> list[dict]:
     """The first `limit` dated Reuters wires with a body, oldest first, with the field names ingest accepts."""
     with gzip.open(require(REUTERS, "the shared Reuters-21578 data set"), "rb") as lines:

@@ -1,4 +1,5 @@
-"""A day of Reuters wires replayed through the four cores: each alert fired and why, and what dedup and throttling avoid.
+"""A day of Reuters wires replayed through the four cores: each alert fired and why, and what dedup and throttling
+avoid.
 
     .venv/bin/python -m benchmarks.reuters_alerts [--day YYYY-MM-DD] [--rules benchmarks/reuters_rules.yaml]
 
@@ -20,7 +21,6 @@ from pathlib import Path
 
 from agents.alert.core import AlertThrottle
 from agents.alert.rules import Rule, RuleSet, load_rules
-from wirewatch.offline import judged_in_order, raised_alerts
 from agents.tag.articles import tag_articles
 from agents.tag.core import Tagger
 from benchmarks.reuters import reuters_raw
@@ -28,6 +28,7 @@ from benchmarks.reuters_reference import clean_reuters
 from streams.records import VERDICT_KINDS, Alert, DedupVerdict, TaggedArticle
 from streams.settings import Settings
 from streams.times import article_time
+from wirewatch.offline import judged_in_order, raised_alerts
 
 RULES = Path(__file__).resolve().parent / "reuters_rules.yaml"
 RUNS = ("every wire new", "dedup", "fired")  # the three alert runs, in the order the table shows them
@@ -119,11 +120,8 @@ def summary_lines(replay: AlertReplay, rules: RuleSet, wires: int) -> list[str]:
     lines = [f"wires {wires}, articles after cleaning {len(replay.articles)}",
              "verdicts: " + ", ".join(f"{kind} {verdicts[kind]}" for kind in VERDICT_KINDS),
              "", f"  {'rule':<10}{'trigger':<18}" + "".join(f"{run:>16}" for run in RUNS)]
-    for rule in rules:
-        for trigger in ("new_story", "new_development"):
-            if trigger in rule.triggers:
-                lines.append(f"  {rule.id:<10}{trigger:<18}"
-                             + "".join(f"{counts[run][rule.id, trigger]:>16}" for run in RUNS))
+    lines.extend(f"  {rule.id:<10}{trigger:<18}" + "".join(f"{counts[run][rule.id, trigger]:>16}" for run in RUNS)
+                 for rule in rules for trigger in ("new_story", "new_development") if trigger in rule.triggers)
     lines.append(f"  {'all':<28}" + "".join(f"{sum(counts[run].values()):>16}" for run in RUNS))
     lines += ["", f"alerts avoided by dedup: {replay.avoided_by_dedup}",
               f"alerts avoided by throttling: {replay.avoided_by_throttling}", ""]

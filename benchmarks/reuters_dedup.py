@@ -16,14 +16,22 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import agents.dedup as dedup_package
 from agents.dedup import signatures
 from agents.dedup.core import in_memory_index
 from benchmarks.reuters import reuters_raw
-from benchmarks.reuters_reference import (SAME_WEEK, ReferenceEntry, clean_reuters, jaccard, load_reference,
-                                          shingle_set, window_starts)
+from benchmarks.reuters_reference import (
+    SAME_WEEK,
+    ReferenceEntry,
+    clean_reuters,
+    jaccard,
+    load_reference,
+    shingle_set,
+    window_starts,
+)
 from benchmarks.stage_cores import timed
 from streams.records import CleanArticle, DedupVerdict
 from streams.settings import Settings
@@ -100,9 +108,10 @@ def corrected_wire(position: int, start: int, titles: Sequence[str], sets: Seque
                    ) -> tuple[int, float] | None:
     """(position, body Jaccard) of the wire a correction at `position` re-issues, or None when none qualifies.
 
-    Candidates: the earlier same-week wires, positions `start` to `position` - 1, whose title holds >= MIN_TITLE_SHARE of the correction's title words or
-    whose body has Jaccard >= MIN_BODY_J; the highest title share + body Jaccard wins, the latest on ties. Titles
-    count because corrected figures change every shingle of a short table (Jaccard 0 to its original).
+    Candidates: the earlier same-week wires, positions `start` to `position` - 1, whose title holds >= MIN_TITLE_SHARE
+    of the correction's title words or whose body has Jaccard >= MIN_BODY_J; the highest title share + body Jaccard
+    wins, the latest on ties. Titles count because corrected figures change every shingle of a short table (Jaccard 0
+    to its original).
     """
     best: tuple[float, int, float] | None = None
     for k in range(start, position):
@@ -131,7 +140,7 @@ def main() -> None:
     articles = clean_reuters(settings, raws)
     reference = load_reference(articles, settings.data_dir)
     seconds, verdicts = timed(lambda: judge_all(articles, settings), args.runs)
-    by_id = {a.id: v for a, v in zip(articles, verdicts)}
+    by_id = {a.id: v for a, v in zip(articles, verdicts, strict=True)}
     raw_titles = {r["id"]: r["title"] for r in raws}
     titles = [raw_titles[a.id.split("#")[0]] for a in articles]
     print(f"Reuters-21578: {len(raws)} dated wires with a body → {len(articles)} clean articles, publish order; "
@@ -154,7 +163,7 @@ def main() -> None:
               f"{[(by_id[m].kind, by_id[m].matched_id) for m in group if m in by_id]}")
 
     sets = [shingle_set(a.body) for a in articles]
-    _near_duplicates(articles, titles, sets, reference, verdicts, args.at, args.show)
+    _near_duplicates(articles, titles, sets, reference, verdicts, at=args.at, show=args.show)
     _corrections(articles, titles, sets, verdicts, args.show)
 
     kinds = Counter(v.kind for v in verdicts)
@@ -170,12 +179,12 @@ def judge_all(articles: Sequence[CleanArticle], settings: Settings) -> list[Dedu
 
 
 def _near_duplicates(articles: Sequence[CleanArticle], titles: Sequence[str], sets: Sequence[frozenset],
-                     reference: Sequence[ReferenceEntry], verdicts: Sequence[DedupVerdict], at: float,
+                     reference: Sequence[ReferenceEntry], verdicts: Sequence[DedupVerdict], *, at: float,
                      show: int) -> None:
     """Print (b): P/R of duplicate/update against the reference at Jaccard >= `at`, misses and false positives."""
     position = {a.id: n for n, a in enumerate(articles)}
     actual = {e.id for e in reference if e.best and e.best[1] >= at}
-    predicted = {a.id for a, v in zip(articles, verdicts) if v.kind in PREDICTED_KINDS}
+    predicted = {a.id for a, v in zip(articles, verdicts, strict=True) if v.kind in PREDICTED_KINDS}
     scores = confusion(actual, predicted)
     print(f"(b) near-duplicates, reference = an earlier wire within {SAME_WEEK.days} days at exact 5-shingle "
           f"J >= {at}: {len(actual)} articles")
@@ -184,14 +193,14 @@ def _near_duplicates(articles: Sequence[CleanArticle], titles: Sequence[str], se
     # What the reference cannot see: marked revisions are updates by their mark whatever their overlap (part (c)
     # scores them), and an exact re-send of a wire more than a week older is outside the reference's window.
     published = {a.id: a.published for a in articles}
-    unseen = {a.id for a, v in zip(articles, verdicts) if a.update_note or (
+    unseen = {a.id for a, v in zip(articles, verdicts, strict=True) if a.update_note or (
         v.kind == "duplicate" and v.similarity == 1.0 and v.matched_id in published
         and a.published - published[v.matched_id] > SAME_WEEK)}  # type: ignore[operator]
     outside = confusion(actual - unseen, predicted - unseen)
     print(f"    not counting the {len(unseen)} marked revisions and week-old exact re-sends: precision "
           f"{outside.precision:.3f} recall {outside.recall:.3f} (tp {outside.tp}, fp {outside.fp}, fn {outside.fn})")
     for kind in PREDICTED_KINDS:
-        only = confusion(actual, {a.id for a, v in zip(articles, verdicts) if v.kind == kind})
+        only = confusion(actual, {a.id for a, v in zip(articles, verdicts, strict=True) if v.kind == kind})
         print(f"    {kind:9} alone: precision {only.precision:.3f} recall {only.recall:.3f} "
               f"(tp {only.tp}, fp {only.fp}, fn {only.fn})")
     true_positives = [n for n, a in enumerate(articles) if a.id in actual & predicted]
@@ -246,14 +255,14 @@ def _days(later: CleanArticle, earlier: CleanArticle) -> float:
 def _histogram(values: Sequence[float], edges: Sequence[float]) -> str:
     """Counts of `values` per [edge, next edge) bin, as text."""
     return ", ".join(f"[{lo:.1f},{min(hi, 1.0):.1f}{']' if hi > 1 else ')'}: {sum(lo <= v < hi for v in values)}"
-                     for lo, hi in zip(edges, edges[1:]))
+                     for lo, hi in pairwise(edges))
 
 
 def _corrections(articles: Sequence[CleanArticle], titles: Sequence[str], sets: Sequence[frozenset],
                  verdicts: Sequence[DedupVerdict], show: int) -> None:
     """Print (c): how the `CORRECTED -` wires come out, against the wire each corrects."""
     starts = window_starts([a.published for a in articles])  # type: ignore[misc]
-    story_of = {a.id: v.story_id for a, v in zip(articles, verdicts)}
+    story_of = {a.id: v.story_id for a, v in zip(articles, verdicts, strict=True)}
     positions = [n for n, t in enumerate(titles) if CORRECTION.match(t) and "#" not in articles[n].id]
     rows, outcome = [], Counter()
     for n in positions:

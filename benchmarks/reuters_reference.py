@@ -105,7 +105,7 @@ def same_week_pairs(sets: Sequence[frozenset], times: Sequence[datetime], window
         found.append((i, j, shared / (sizes[i] + sizes[j] - shared)))
     if not found:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-    return tuple(np.concatenate(part) for part in zip(*found))  # type: ignore[return-value]
+    return tuple(np.concatenate(part) for part in zip(*found, strict=True))  # type: ignore[return-value]
 
 
 def reference_entries(ids: Sequence[str], pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -115,7 +115,7 @@ def reference_entries(ids: Sequence[str], pairs: tuple[np.ndarray, np.ndarray, n
     order = np.lexsort((earlier, -similarity, later))  # by article, then highest J, then earliest partner
     best: dict[int, tuple[str, float]] = {}
     partners: dict[int, list[tuple[str, float]]] = {}
-    for i, j, s in zip(later[order].tolist(), earlier[order].tolist(), similarity[order].tolist()):
+    for i, j, s in zip(later[order].tolist(), earlier[order].tolist(), similarity[order].tolist(), strict=True):
         best.setdefault(i, (ids[j], round(s, 6)))
         if s >= keep_at:
             partners.setdefault(i, []).append((ids[j], round(s, 6)))

@@ -49,12 +49,13 @@ def main() -> None:
     nlp = load_ner(settings.spacy_model)
     lexicon = Lexicon.from_file(settings.aliases_file)
     tag_s, tagged = timed(lambda: tag_articles(Tagger(nlp, lexicon, settings.tag_batch_size), deduped), args.runs)
-    pipe_s, _ = timed(lambda: list(nlp.pipe([d.article.full_text for d in deduped], batch_size=settings.tag_batch_size)),
-                      args.runs)
+    texts = [d.article.full_text for d in deduped]
+    pipe_s, _ = timed(lambda: list(nlp.pipe(texts, batch_size=settings.tag_batch_size)), args.runs)
     rules = load_rules(settings.rules_file)
     alert_s, _ = timed(lambda: _alert(tagged, rules), args.runs)
 
-    verdicts = {kind: sum(d.verdict.kind == kind for d in deduped) for kind in ("new", "duplicate", "update", "same_story")}
+    verdicts = {kind: sum(d.verdict.kind == kind for d in deduped)
+                for kind in ("new", "duplicate", "update", "same_story")}
     print(f"Reuters-21578, first {n} wires by date, median of {args.runs} runs, one process")
     for stage, seconds in [("clean", clean_s), ("dedup", dedup_s), ("tag", tag_s), ("plain nlp.pipe", pipe_s),
                            ("alert", alert_s)]:

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from streams.settings import ENV_PREFIX, Settings
 from wirewatch.embedded_broker import free_port
 from wirewatch.stages import STAGE_MODULES
-from streams.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 IDLE_SECONDS = 2.0  # `--exit-after-idle`: the feed's quiet time after which `run` stops

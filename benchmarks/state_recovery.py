@@ -14,9 +14,10 @@ the tagged topic holds them all and the alert worker counted them in. Then it me
 3. recovery: the dedup worker is stopped (SIGTERM, waited for) and a new one spawned on its web port, as `run`
    restarts one (so it finds its tables where it left them: with `WIREWATCH_TABLE_STORE=rocksdb` it reads only the
    changelog written since, with `memory` the whole changelog); a fresh probe wire is ingested at once, and the run
-   times spawn → the new worker's `Worker ready` log line and spawn → the probe's verdict on the deduped topic. Then the latest of the N wires that
-   cleans to one unmarked article is ingested again (a new delivery): a worker that kept its state calls it a
-   `duplicate`; any other verdict means recovery lost state, and the benchmark exits non-zero after its report.
+   times spawn → the new worker's `Worker ready` log line and spawn → the probe's verdict on the deduped topic. Then
+   the latest of the N wires that cleans to one unmarked article is ingested again (a new delivery): a worker that
+   kept its state calls it a `duplicate`; any other verdict means recovery lost state, and the benchmark exits
+   non-zero after its report.
 
 With `--runs` > 1 every figure is printed per run with the median. The full run takes 10+ minutes (the tag stage
 does about 40-60 articles/s on 2 cores); the tagged count is printed to stderr every 15 s.
@@ -40,17 +41,28 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
-from wirewatch.embedded_broker import EmbeddedBroker, broker_for
 from agents.ingest.producer import ingest_paths
+from benchmarks.pipeline_throughput import (
+    STAGES,
+    WARMUP,
+    WARMUP_ID,
+    Worker,
+    check_alive,
+    clean_count,
+    fetched,
+    read_tagged,
+    spawn,
+    stop,
+    wait_for_alert,
+)
 from benchmarks.procfs import peak_rss_mib
-from benchmarks.pipeline_throughput import (STAGES, WARMUP, WARMUP_ID, Worker, check_alive, clean_count, fetched,
-                                            read_tagged, spawn, stop, wait_for_alert)
 from benchmarks.reuters import reuters_raw
 from streams.raw import raw_from_mapping
 from streams.settings import Settings
 from streams.topics import topic_name
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import EmbeddedBroker, broker_for
 
 MIB = 1024 * 1024
 STALL_TIMEOUT = 600.0  # seconds without a new tagged article (or the awaited verdict) before the run gives up
@@ -209,7 +221,7 @@ def broker_figures(broker: EmbeddedBroker, prefix: str) -> dict[str, float]:
     return figures
 
 
-async def restart_dedup(workers: list[Worker], settings: Settings, logs: Path, probe: Path,
+async def restart_dedup(workers: list[Worker], settings: Settings, logs: Path, probe: Path, *,
                         resend: Path, resent_id: str) -> tuple[dict[str, float], str]:
     """Step 3: replace the dedup worker in `workers`, time its recovery with the probe, and return the figures and
     the verdict kind of the re-sent wire."""
@@ -247,7 +259,7 @@ async def restart_dedup(workers: list[Worker], settings: Settings, logs: Path, p
         await consumer.stop()
 
 
-async def measure(broker: EmbeddedBroker, wires: Path, expected: int, probe: Path, resend: Path, resent_id: str,
+async def measure(broker: EmbeddedBroker, wires: Path, expected: int, probe: Path, resend: Path, *, resent_id: str,
                   logs: Path) -> RunResult:
     """Pipeline, measurements and dedup restart on a running broker, under a fresh topic prefix; the run's figures."""
     settings = Settings.from_env({}, broker=broker.url, topic_prefix=f"bench{uuid.uuid4().hex[:8]}",
@@ -273,7 +285,8 @@ async def measure(broker: EmbeddedBroker, wires: Path, expected: int, probe: Pat
         figures = {"pipeline s": time.monotonic() - started, **broker_figures(broker, settings.topic_prefix)}
         figures.update({f"{w.stage} peak RSS MiB": w.peak_rss_mib() for w in workers})
 
-        recovery, resent_verdict = await restart_dedup(workers, settings, logs, probe, resend, resent_id)
+        recovery, resent_verdict = await restart_dedup(workers, settings, logs, probe, resend=resend,
+                                                       resent_id=resent_id)
         figures.update(recovery)
     finally:
         await consumer.stop()
@@ -281,12 +294,12 @@ async def measure(broker: EmbeddedBroker, wires: Path, expected: int, probe: Pat
     return RunResult(figures, resent_verdict)
 
 
-def one_run(wires: Path, expected: int, probe: Path, resend: Path, resent_id: str, logs: Path) -> RunResult:
+def one_run(wires: Path, expected: int, probe: Path, resend: Path, *, resent_id: str, logs: Path) -> RunResult:
     """One run on a fresh embedded broker, stopped after its workers."""
     logs.mkdir(parents=True)
     # Started outside the event loop: EmbeddedBroker.start polls the broker with asyncio.run of its own.
     with broker_for(Settings.from_env({}), logs / "kafka", log_path=logs / "broker.log") as broker:
-        return asyncio.run(measure(broker, wires, expected, probe, resend, resent_id, logs))
+        return asyncio.run(measure(broker, wires, expected, probe, resend, resent_id=resent_id, logs=logs))
 
 
 def main() -> None:
@@ -304,7 +317,7 @@ def main() -> None:
     for run in range(args.runs):
         print(f"run {run + 1}/{args.runs}: logs in {work / f'run{run + 1}'}", file=sys.stderr, flush=True)
         probe = write_jsonl(work / f"probe{run + 1}.jsonl", [probe_wire(raws[-1]["date"])])
-        results.append(one_run(wires, expected, probe, resend, resent["id"], work / f"run{run + 1}"))
+        results.append(one_run(wires, expected, probe, resend, resent_id=resent["id"], logs=work / f"run{run + 1}"))
 
     settings = Settings.from_env({})
     print(f"State recovery, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: Reuters-21578, first {len(raws)} wires "

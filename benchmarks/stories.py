@@ -62,7 +62,7 @@ def judged(articles: Sequence[CleanArticle], settings: Settings) -> list[DedupVe
 
 def as_docs(articles: Sequence[CleanArticle], labels: Sequence[str]) -> list[dict[str, Any]]:
     """The articles as the baseline reads them: the text wirewatch sees (title and body)."""
-    return [{"text": f"{a.title}\n{a.body}", "cluster_id": label} for a, label in zip(articles, labels)]
+    return [{"text": f"{a.title}\n{a.body}", "cluster_id": label} for a, label in zip(articles, labels, strict=True)]
 
 
 def row(name: str, scores: Scores, extra: str = "") -> str:
@@ -78,7 +78,7 @@ def giveme(settings: Settings) -> None:
     rate = len(articles) / (time.perf_counter() - started)
     threshold, baseline, _ = best_baseline(as_docs(articles, events))
     body_threshold, body_baseline, _ = best_baseline(
-        [{"text": a.body, "cluster_id": label} for a, label in zip(articles, events)])
+        [{"text": a.body, "cluster_id": label} for a, label in zip(articles, events, strict=True)])
     new_stories = sum(v.kind == "new" for v in verdicts)
     distinct = len(set(events))
     print(f"== Giveme5W1H dev: {len(articles)} articles, {distinct} events, publish order ==")
@@ -126,7 +126,7 @@ def reuters(settings: Settings, show: int = 5) -> None:
     rate = len(articles) / (time.perf_counter() - started)
     sizes = Counter(v.story_id for v in verdicts)
     members: dict[str, list[CleanArticle]] = {}
-    for article, verdict in zip(articles, verdicts):
+    for article, verdict in zip(articles, verdicts, strict=True):
         members.setdefault(verdict.story_id, []).append(article)
     long_lived = sum(1 for story in members.values()
                      if (story[-1].published - story[0].published).total_seconds() > 72 * 3600)  # type: ignore

@@ -42,17 +42,17 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 import agents.tag as tag_package
-from wirewatch.admin import create_topics
-from wirewatch.embedded_broker import broker_for
 from benchmarks.nlp_reference import ReferencePool
-from benchmarks.procfs import cpu_seconds, peak_rss_mib
 from benchmarks.pipeline_throughput import Worker, check_alive, spawn_replicas, stop
+from benchmarks.procfs import cpu_seconds, peak_rss_mib
 from benchmarks.reuters import reuters_raw
 from benchmarks.reuters_dedup import judge_all
 from benchmarks.reuters_reference import clean_reuters
 from streams.records import CleanArticle, DedupedArticle, DedupVerdict
 from streams.settings import Settings
 from streams.topics import topic_name
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import broker_for
 
 TIMEOUT = 900.0      # seconds for any one wait: one whole-stream pass on one loaded core takes a minute or two
 WARMUP_ARTICLES = 64  # per warm-up round: enough story keys to reach every partition, hence every worker
@@ -66,7 +66,7 @@ Times = dict[str, float]  # perf_counter seconds by article id
 def stream_records(settings: Settings, count: int) -> list[DedupedArticle]:
     """The first `count` Reuters articles in publish order, each with its verdict from a dedup-core replay."""
     articles = clean_reuters(settings, reuters_raw(count))[:count]
-    return [DedupedArticle(article=a, verdict=v) for a, v in zip(articles, judge_all(articles, settings))]
+    return [DedupedArticle(article=a, verdict=v) for a, v in zip(articles, judge_all(articles, settings), strict=True)]
 
 
 def encoded(items: Sequence[DedupedArticle]) -> Encoded:
@@ -125,7 +125,8 @@ class TagStage:
 
     async def pass_through(self, records: Encoded, rate: float | None = None) -> tuple[Times, Times]:
         """Send and tagged-arrival time of each article id; produced as fast as can be, or `rate` a second."""
-        reading = asyncio.create_task(self.arrivals({article_id for article_id, _, _ in records}))
+        expected = {article_id for article_id, _, _ in records}
+        reading = asyncio.create_task(self.arrivals(expected))
         sent: Times = {}
         deliveries = []
         started = time.perf_counter()
@@ -178,7 +179,7 @@ async def stage_pass(count: int, spare: Sequence[DedupedArticle], records: Encod
 
 
 async def one_run(pool: ReferencePool, streams: dict[str, list[DedupedArticle]], spare: Sequence[DedupedArticle],
-                  paced: int, run: int, logs: Path) -> dict[str, float]:
+                  paced: int, *, run: int, logs: Path) -> dict[str, float]:
     """Both sides on both streams, then the paced phase: one run's figures by row name, peak memory included."""
     count, records = len(pool.processes), {name: encoded(items) for name, items in streams.items()}
     rate: dict[tuple[str, str], float] = {}
@@ -228,7 +229,7 @@ def main() -> None:
     results = {}
     for count in args.workers:
         with ReferencePool(count, settings, texts, [i.article.full_text for i in spare]) as pool:
-            rows = [asyncio.run(one_run(pool, streams, spare, args.paced, run, work / f"workers{count}"))
+            rows = [asyncio.run(one_run(pool, streams, spare, args.paced, run=run, logs=work / f"workers{count}"))
                     for run in range(args.runs)]
         results[count] = {name: (max if name.endswith("MiB") else statistics.median)(row[name] for row in rows)
                           for name in rows[0]}

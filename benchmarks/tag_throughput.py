@@ -14,8 +14,8 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from spacy.language import Language
 
@@ -23,7 +23,6 @@ from agents.tag.core import Tagger, load_ner
 from agents.tag.lexicon import Lexicon
 from benchmarks.shared_data import REUTERS
 from streams.settings import Settings
-
 
 
 def reuters_bodies(path: Path, limit: int) -> list[str]:

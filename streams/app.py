@@ -9,10 +9,10 @@ from faust.web import Request, Response, View
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
-from streams.topics import message_limit_bytes
-from streams.transport import FlowControl, transport_class
 from streams.metrics import exposition
 from streams.settings import Settings
+from streams.topics import message_limit_bytes
+from streams.transport import FlowControl, transport_class
 
 
 class WirewatchApp(faust.App):

@@ -92,8 +92,8 @@ def origin_of(original: bytes | None, message: Message | None) -> str | None:
     except orjson.JSONDecodeError:
         return None
     for record in (obj, obj.get("article")) if isinstance(obj, dict) else ():
-        if isinstance(record, dict) and isinstance(record.get("origin"), str):
-            return record["origin"]
+        if isinstance(record, dict) and isinstance(origin := record.get("origin"), str):
+            return origin
     return None
 
 

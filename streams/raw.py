@@ -1,11 +1,11 @@
 """Where bytes enter: the raw topic's feed-style JSON objects and every other topic's records are checked here."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import faust
-
 import orjson
 
 from streams.deadletter import BadInput

@@ -4,9 +4,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "WIREWATCH_"
 # The shipped defaults (entity aliases, example rules, the demo seeds): package data, found next to this module in a
@@ -35,7 +36,8 @@ class Settings:
         DEFAULTS / "aliases.yaml", "YAML entity aliases: canonical name, label and other spellings (`U.S.`); the "
         "default is the list shipped in the package.")
     web_host: str = _setting("127.0.0.1", "Address the worker's web server (`/metrics`) binds to.")
-    web_port: int = _setting(6066, "Port of the worker's web server (`/metrics`); `run` uses this port and the next ones.")
+    web_port: int = _setting(
+        6066, "Port of the worker's web server (`/metrics`); `run` uses this port and the next ones.")
     data_dir: Path = _setting(
         Path(".wirewatch"), "Where workers keep local state, `run` writes worker logs and its broker keeps its data "
         "(`kafka/`).")
@@ -104,7 +106,8 @@ class Settings:
     dedup_exact_retention_hours: float = _setting(
         720.0, "Dedup remembers exact body fingerprints (about 150 bytes each) this long after they were last seen, "
         "so a wire re-sent weeks later is still a duplicate.")
-    ingest_token: str = _setting("", "Bearer token of `POST /ingest` on the clean worker; empty disables it. Never logged.")
+    ingest_token: str = _setting(
+        "", "Bearer token of `POST /ingest` on the clean worker; empty disables it. Never logged.")
     ingest_max_bytes: int = _setting(
         20_000_000, "Largest `POST /ingest` request body accepted (a news page can be 10 MB of HTML).")
     ingest_max_articles: int = _setting(
@@ -144,6 +147,11 @@ class Settings:
     log_level: str = _setting("info", "Worker log level.")
 
     def __post_init__(self) -> None:
+        self._check_ranges()
+        self._check_sinks()
+
+    def _check_ranges(self) -> None:
+        """Numbers within their range, choices among theirs."""
         positive = ["partitions", "replication_factor", "tag_batch_size", "webhook_retries", "max_article_bytes",
                     "max_clean_article_bytes", "max_message_bytes",
                     "producer_max_batch_bytes", "broker_heap_mb", "retention_hours", "deadletter_retention_hours",
@@ -161,27 +169,23 @@ class Settings:
         if self.max_clean_article_bytes * 4 > self.max_message_bytes:  # see agents.clean.size
             raise ValueError(f"{ENV_PREFIX}MAX_CLEAN_ARTICLE_BYTES must be at most a quarter of "
                              f"{ENV_PREFIX}MAX_MESSAGE_BYTES ({self.max_message_bytes})")
-        if self.rules_reload_seconds < 0:
-            raise ValueError(f"{ENV_PREFIX}RULES_RELOAD_SECONDS must be 0 or more, not {self.rules_reload_seconds}")
+        not_negative = {"rules_reload_seconds": "0 or more", "worker_max_restarts": "0 or more",
+                        "producer_linger_ms": "0 or more", "story_window_hours": "0 (no limit) or more",
+                        "story_memory": "0 or more", "tag_remembered_paragraphs": "0 or more"}
+        for name, allowed in not_negative.items():
+            if getattr(self, name) < 0:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be {allowed}, not {getattr(self, name)}")
         if self.processing_guarantee not in ("at_least_once", "exactly_once"):
             raise ValueError(f"{ENV_PREFIX}PROCESSING_GUARANTEE must be at_least_once or exactly_once, not "
                              f"{self.processing_guarantee!r}")
         if self.table_store not in ("rocksdb", "memory"):
             raise ValueError(f"{ENV_PREFIX}TABLE_STORE must be rocksdb or memory, not {self.table_store!r}")
-        if self.worker_max_restarts < 0:
-            raise ValueError(f"{ENV_PREFIX}WORKER_MAX_RESTARTS must be 0 or more, not {self.worker_max_restarts}")
-        if self.producer_linger_ms < 0:
-            raise ValueError(f"{ENV_PREFIX}PRODUCER_LINGER_MS must be 0 or more, not {self.producer_linger_ms}")
-        if self.story_window_hours < 0:
-            raise ValueError(f"{ENV_PREFIX}STORY_WINDOW_HOURS must be 0 (no limit) or more, "
-                             f"not {self.story_window_hours}")
-        if self.story_memory < 0:
-            raise ValueError(f"{ENV_PREFIX}STORY_MEMORY must be 0 or more, not {self.story_memory}")
-        if self.tag_remembered_paragraphs < 0:
-            raise ValueError(f"{ENV_PREFIX}TAG_REMEMBERED_PARAGRAPHS must be 0 or more, not {self.tag_remembered_paragraphs}")
         for name in ["story_threshold", "duplicate_threshold", "update_threshold"]:
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be in (0, 1], not {getattr(self, name)}")
+
+    def _check_sinks(self) -> None:
+        """Alert sinks configured completely, so that alerts cannot go nowhere."""
         if self.webhook_url and not self.webhook_secret:
             raise ValueError(f"{ENV_PREFIX}WEBHOOK_URL is set but {ENV_PREFIX}WEBHOOK_SECRET is empty: "
                              "receivers could not verify alerts")

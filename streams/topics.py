@@ -6,8 +6,19 @@ from dataclasses import dataclass
 import faust
 from aiokafka.partitioner import murmur2
 
-from streams.records import (Alert, CleanArticle, DeadLetter, DedupCandidates, DedupedArticle, DedupManifest,
-                             DedupProbe, DigestTick, EntitySighting, EntitySignal, TaggedArticle)
+from streams.records import (
+    Alert,
+    CleanArticle,
+    DeadLetter,
+    DedupCandidates,
+    DedupedArticle,
+    DedupManifest,
+    DedupProbe,
+    DigestTick,
+    EntitySighting,
+    EntitySignal,
+    TaggedArticle,
+)
 from streams.settings import Settings
 
 # Dedup judges the clean stream in one order: every clean article, and every message to dedup's decider, carries
@@ -121,4 +132,5 @@ def key_partition(key: str, partitions: int) -> int:
     An agent writes its table entries on the partition of the event it handles, so for a topic keyed by story id
     (or rule id) this is also the partition of that story's (rule's) table entry.
     """
-    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(key.encode("utf-8"))
+    return (hashed & 0x7FFFFFFF) % partitions

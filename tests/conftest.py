@@ -18,16 +18,16 @@ from typing import Any
 import orjson
 import pytest
 
-from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
-from wirewatch.embedded_broker import EmbeddedBroker, broker_for, die_with_parent, free_port
-from wirewatch.stages import installer
 from streams.app import create_app
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
 from streams.settings import DEFAULTS, ENV_PREFIX, Settings
 from streams.topics import TOPIC_SPECS, Topics
 from tests.webhook_receiver import webhook_receiver  # noqa: F401 (a fixture, shared)
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import EmbeddedBroker, broker_for, die_with_parent, free_port
+from wirewatch.stages import installer
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = DEFAULTS / "seeds"
@@ -154,7 +154,8 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
         environ.update({f"{ENV_PREFIX}WEB_PORT": str(web_port), **extra_env})
         with open(tmp_path / f"{stage}-{len(started)}.log", "wb") as log:
             process = subprocess.Popen([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO,
-                                       env=environ, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+                                       env=environ, stdout=log, stderr=subprocess.STDOUT,
+                                       preexec_fn=die_with_parent)  # noqa: PLW1509 — prctl only: no lock a thread could hold
         process.log_path = log.name  # type: ignore[attr-defined]
         process.web_port = web_port  # type: ignore[attr-defined]
         started.append(process)

@@ -73,7 +73,7 @@ def read_topic_sync(settings: Settings, role: str, count: int, timeout: float = 
 
 
 async def group_members(settings: Settings, stage: str) -> int:
-    """How many workers of `stage` are members of its consumer group with partitions assigned (0 while it rebalances)."""
+    """How many workers of `stage` are in its consumer group with partitions assigned (0 while it rebalances)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
@@ -96,7 +96,7 @@ async def topic_partitions(settings: Settings, topic: str) -> list[TopicPartitio
     finally:
         await admin.close()
     assert described["error_code"] == 0 and described["partitions"], f"no topic {topic}: {described}"
-    return [TopicPartition(topic, p["partition"]) for p in sorted(described["partitions"], key=lambda p: p["partition"])]
+    return [TopicPartition(topic, number) for number in sorted(p["partition"] for p in described["partitions"])]
 
 
 async def records_to_end(settings: Settings, topic: str, timeout: float = 60.0) -> list[ConsumerRecord]:

@@ -16,8 +16,8 @@ from aiohttp import test_utils, web
 from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 
-from wirewatch.embedded_broker import free_port
 from streams.records import Alert
+from wirewatch.embedded_broker import free_port
 
 Reply = tuple[int, dict[str, str]]
 # What the example rules raise on the seeds: korea-summit's new story, then the Bloomberg update's new facts (the other
@@ -28,19 +28,20 @@ SEED_ALERTS = len(SEED_TRIGGERS)
 
 def full_alert(**changes: object) -> Alert:
     """A new-development alert with entities, keywords, five new sentences, its link and its story's earlier one."""
-    fields: dict[str, object] = dict(
-        idempotency_key="9e2b" * 16, rule_id="korea-summit", description="Kim Jong Un or North Korea in the news",
-        trigger="new_development", story_id="story-dmz", article_id="bloomberg-v2",
-        title="Trump Invites Kim Jong Un to Meet Him at the DMZ This Weekend", source="Bloomberg",
-        url="https://www.bloomberg.com/news/articles/2019-06-29/trump-kim?srnd=politics&utm=x",
-        verdict="update", matched_entities=["Kim Jong Un", "North Korea"], matched_keywords=["summit", "DMZ"],
-        new_sentences=["Trump said he would be comfortable crossing into North Korea.",
-                       "Moon Jae-in said on Sunday the two leaders would meet at 3 p.m.",
-                       "\"We'll see,\" Trump said of the offer.",
-                       "The meeting would be their third in 12 months.",
-                       "Kim's sister, Kim Yo Jong, attended the talks."],
-        story_links=["https://www.bloomberg.com/news/articles/2019-06-29/trump-kim-v1"],
-        created_at=1561800001.0, ingested_at=1561800000.0)
+    fields: dict[str, object] = {
+        "idempotency_key": "9e2b" * 16, "rule_id": "korea-summit",
+        "description": "Kim Jong Un or North Korea in the news",
+        "trigger": "new_development", "story_id": "story-dmz", "article_id": "bloomberg-v2",
+        "title": "Trump Invites Kim Jong Un to Meet Him at the DMZ This Weekend", "source": "Bloomberg",
+        "url": "https://www.bloomberg.com/news/articles/2019-06-29/trump-kim?srnd=politics&utm=x",
+        "verdict": "update", "matched_entities": ["Kim Jong Un", "North Korea"], "matched_keywords": ["summit", "DMZ"],
+        "new_sentences": ["Trump said he would be comfortable crossing into North Korea.",
+                          "Moon Jae-in said on Sunday the two leaders would meet at 3 p.m.",
+                          "\"We'll see,\" Trump said of the offer.",
+                          "The meeting would be their third in 12 months.",
+                          "Kim's sister, Kim Yo Jong, attended the talks."],
+        "story_links": ["https://www.bloomberg.com/news/articles/2019-06-29/trump-kim-v1"],
+        "created_at": 1561800001.0, "ingested_at": 1561800000.0}
     fields.update(changes)
     return Alert(**fields)
 
@@ -98,13 +99,13 @@ class Mailbox:
     received: list[tuple[str, list[str], EmailMessage, bool]] = field(default_factory=list)  # from, to, message, TLS
     attempts: int = 0
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           options: list[str]) -> str:
         if self.rcpt_reply.startswith("250"):
             envelope.rcpt_tos.append(address)
         return self.rcpt_reply
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         reply = self.data_replies[min(self.attempts, len(self.data_replies) - 1)]
         self.attempts += 1
         if reply.startswith("250"):

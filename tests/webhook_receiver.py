@@ -58,7 +58,7 @@ class Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Receiver
 
-    def do_POST(self) -> None:  # noqa: N802 — the name http.server dispatches to
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         status = self.server.answer(dict(self.headers.items()), body)
         if status == HOLD:
@@ -69,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 — keep pytest output quiet
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

@@ -111,7 +111,7 @@ async def ensure_topics(settings: Settings, wanted: dict[str, WantedTopic], time
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="wirewatch-admin")
     await admin.start()
     try:
-        outcome = {name: "exists" for name in wanted}
+        outcome = dict.fromkeys(wanted, "exists")
         existing = set(await admin.list_topics())
         missing = [name for name in wanted if name not in existing]
         if missing:

@@ -7,9 +7,9 @@ import logging.config
 import sys
 from pathlib import Path
 
-from wirewatch.stages import STAGE_MODULES
 from streams.logs import logging_config
 from streams.settings import DEFAULTS, Settings, documented_settings
+from wirewatch.stages import STAGE_MODULES
 
 DEMO_SEEDS = DEFAULTS / "seeds"  # what `run` ingests without paths: package data, so the demo runs from any folder
 
@@ -70,7 +70,7 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     from wirewatch.offline import clean_paths
 
-    return clean_paths(args.paths, Settings.from_env(), sys.stdout.buffer)
+    return clean_paths(args.paths, sys.stdout.buffer)
 
 
 def cmd_tag(args: argparse.Namespace) -> int:

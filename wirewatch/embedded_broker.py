@@ -18,7 +18,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
+from typing import IO
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -180,7 +180,7 @@ class EmbeddedBroker:
         (self.node_dir / "log4j2.properties").write_text(_LOG_CONFIG)
         return path
 
-    def _java(self, main: str, *args: str, stdout: object = subprocess.DEVNULL,
+    def _java(self, main: str, *args: str, stdout: int | IO[bytes] = subprocess.DEVNULL,
               wait: bool = False) -> subprocess.Popen[bytes]:
         """Run one of the broker's Java entry points with the jars of `kafka_home`."""
         java = _java_binary()
@@ -193,7 +193,8 @@ class EmbeddedBroker:
                    "-XX:MaxGCPauseMillis=20", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
                    f"-Dlog4j2.configurationFile={log_config}", "-cp", f"{libs}/*", main, *args]
         process = subprocess.Popen(command, stdout=subprocess.PIPE if wait else stdout, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=_java_environment(), preexec_fn=die_with_parent,
+                                   stdin=subprocess.DEVNULL, env=_java_environment(),
+                                   preexec_fn=die_with_parent,  # noqa: PLW1509 — prctl only: no lock a thread could hold
                                    start_new_session=True)  # Ctrl-C reaches wirewatch, which stops it last
         if wait:
             output, _ = process.communicate()
@@ -219,7 +220,7 @@ class EmbeddedBroker:
             await admin.start()
             cluster = await admin.describe_cluster()
             return bool(cluster.get("brokers"))
-        except (KafkaError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, KafkaError, OSError):
             return False
         finally:
             await admin.close()
@@ -227,8 +228,7 @@ class EmbeddedBroker:
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,7 +24,7 @@ from streams.records import Alert, CleanArticle, DedupedArticle, TaggedArticle
 from streams.settings import Settings
 from streams.times import article_time
 
-_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 OUTPUT = "output"  # the offline tools' one sink: the lines they write
 
 
@@ -69,7 +69,7 @@ def _write(out: BinaryIO, obj: object) -> None:
     out.write(dumps(obj) + b"\n")
 
 
-def clean_paths(paths: list[Path], settings: Settings, out: BinaryIO) -> int:
+def clean_paths(paths: list[Path], out: BinaryIO) -> int:
     """`wirewatch clean`: one cleaned article per line with its input `path`; rejects reported on stderr."""
     rejects = Rejects()
     for origin, article in rejects.accepted(cleaned(paths)):
@@ -84,7 +84,7 @@ def tag_file(path: Path, settings: Settings, out: BinaryIO) -> int:
     batch: list[tuple[object, str]] = []
 
     def flush() -> None:
-        for (identifier, _), mentions in zip(batch, tagger.tag([text for _, text in batch])):
+        for (identifier, _), mentions in zip(batch, tagger.tag([text for _, text in batch]), strict=True):
             _write(out, {"id": identifier, "entities": [m.asdict() for m in mentions]})
         batch.clear()
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from prometheus_client import start_http_server
 
+from agents.ingest.producer import ingest_paths
+from streams.settings import Settings
 from wirewatch.admin import create_topics
 from wirewatch.embedded_broker import broker_for
-from agents.ingest.producer import ingest_paths
 from wirewatch.stages import STAGE_MODULES
 from wirewatch.supervisor import BrokerChild, GaveUp, Supervisor, WorkerProcess, stop_workers
-from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 # What `--fresh` forgets: the broker's data (topics, offsets, tables' changelogs) and the workers' local state.
@@ -123,7 +123,7 @@ def _relay_feed(feed: WorkerProcess, supervisor: Supervisor, exit_after_idle: fl
             return 1
 
 
-def _interrupted(signum: int, frame: object) -> None:
+def _interrupted(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 

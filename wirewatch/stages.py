@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import faust
 
 from streams.settings import Settings
 from streams.topics import Topics
 
-Installer = Callable[[faust.App, Topics, Settings], faust.types.AgentT]
+Installer = Callable[[faust.App, Topics, Settings], faust.types.AgentT[Any]]
 
 # Pipeline order: `wirewatch run` starts them in this order; `stories` serves story state, `feed` is the live view.
 STAGE_MODULES: dict[str, str] = {
@@ -27,4 +28,5 @@ def installer(stage: str) -> Installer:
     """The `install(app, topics, settings)` function of `stage`."""
     if stage not in STAGE_MODULES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGE_MODULES)}")
-    return importlib.import_module(STAGE_MODULES[stage]).install
+    install: Installer = importlib.import_module(STAGE_MODULES[stage]).install
+    return install

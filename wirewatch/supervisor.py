@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from wirewatch.embedded_broker import EmbeddedBroker, die_with_parent
 from streams.metrics import WORKER_RESTARTS
 from streams.settings import ENV_PREFIX, Settings
+from wirewatch.embedded_broker import EmbeddedBroker, die_with_parent
 
 log = logging.getLogger(__name__)
 # A process that stayed up this long before dying starts its back-off over: it was not crashing in a loop.
@@ -28,7 +28,9 @@ class Child(Protocol):
     """Something the supervisor keeps running."""
 
     name: str
-    log_path: Path
+
+    @property
+    def log_path(self) -> Path: ...
 
     def start(self) -> None: ...
 
@@ -59,7 +61,8 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "wirewatch.cli", "worker", self.name],
                 stdout=subprocess.PIPE if self.pipe_stdout else log_file, stderr=log_file, stdin=subprocess.DEVNULL,
-                env=environ, start_new_session=True, preexec_fn=_killed_with_parent)
+                env=environ, start_new_session=True,
+                preexec_fn=_killed_with_parent)  # noqa: PLW1509 — prctl only: no lock a thread could hold
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()

@@ -11,6 +11,8 @@ from agents.alert.facts import StoryFacts
 from agents.alert.rules import Rule, RuleSet
 from streams.records import Alert, EntitySignal, TaggedArticle
 
+_STRAIGHT_QUOTES = str.maketrans("“”’‘", "\"\"''")
+
 
 def alerts_for(article: TaggedArticle, rules: RuleSet, stories: StoryFacts, *, now: float) -> list[Alert]:
     """The alerts `rules` raise on `article`: new stories, and developments that add facts; never duplicates.
@@ -74,7 +76,7 @@ def development_key(sentences: Iterable[str]) -> str:
 
 def idempotency_key(rule_id: str, story_id: str, development: str) -> str:
     """sha256 of rule | story | development: a replay of the same article gives the same key."""
-    return hashlib.sha256(f"{rule_id}|{story_id}|{development}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{rule_id}|{story_id}|{development}".encode()).hexdigest()
 
 
 class AlertLedger:
@@ -92,7 +94,8 @@ class AlertLedger:
 
     def pending(self, alert: Alert, sinks: Iterable[str]) -> list[str]:
         """The sinks among `sinks` that do not have `alert` yet."""
-        return [sink for sink in sinks if not (self.marks.get(f"{alert.idempotency_key}:{sink}") or {}).get("delivered")]
+        return [sink for sink in sinks
+                if not (self.marks.get(f"{alert.idempotency_key}:{sink}") or {}).get("delivered")]
 
     def attempting(self, alert: Alert, sink: str, at: float) -> bool:
         """Record that `sink` is about to be tried with `alert`; True when an earlier attempt was interrupted."""
@@ -133,11 +136,11 @@ class AlertThrottle:
             if sum(1 for time, _ in earlier if at - time < window) >= most:
                 return False
         keep = max(rule.throttle[0] if rule.throttle else 1, 1)
-        self.raised[key] = (earlier + [[at, alert.idempotency_key]])[-keep:]
+        self.raised[key] = [*earlier, [at, alert.idempotency_key]][-keep:]
         return True
 
 
 def _normalise(sentence: str) -> str:
     text = unicodedata.normalize("NFKC", sentence).casefold()
-    text = text.translate(str.maketrans({"“": '"', "”": '"', "’": "'", "‘": "'"}))
+    text = text.translate(_STRAIGHT_QUOTES)
     return " ".join(text.split())

@@ -40,7 +40,7 @@ class Digests:
     def due(self, rules: Mapping[str, Rule], now: float, owned: Callable[[str], bool] = lambda _: True,
             ) -> list[tuple[str, Alert | None]]:
         """(rule id, its digest) for each owned rule whose period has run out; None for a rule that is gone."""
-        ready = []
+        ready: list[tuple[str, Alert | None]] = []
         for rule_id, entry in list(self.waiting.items()):
             if not entry or not owned(rule_id):
                 continue

@@ -158,8 +158,9 @@ def _folded(entry: dict[str, Any], article: TaggedArticle, found: Development, w
     decided = {**entry["decided"], article.article.delivery_key: decision}
     url = article.article.url
     links = [link for link in entry.get("links", []) if link != url] + ([url] if url else [])
-    return {"entities": entities[:STORY_WORDS_KEPT], "numbers": numbers, "words": pack_hashes(known), "links": links[-LINKS_KEPT:],
-            "decided": dict(list(decided.items())[-DECISIONS_KEPT:]), "seen": article_time(article.article).timestamp()}
+    return {"entities": entities[:STORY_WORDS_KEPT], "numbers": numbers, "words": pack_hashes(known),
+            "links": links[-LINKS_KEPT:], "decided": dict(list(decided.items())[-DECISIONS_KEPT:]),
+            "seen": article_time(article.article).timestamp()}
 
 
 def _replayed(decided: dict[str, Any], added: Sequence[str]) -> Development:

@@ -17,7 +17,7 @@ import mode
 import yaml
 from aiokafka import AIOKafkaConsumer
 
-from agents.alert.rules import Rule, RuleError, RulesInvalid, RuleSet, parse_rules, rule_entries
+from agents.alert.rules import Rule, RuleError, RuleSet, RulesInvalid, parse_rules, rule_entries
 from streams.settings import Settings
 from streams.topics import Topics
 
@@ -122,7 +122,8 @@ def install_live_rules(app: faust.App, topics: Topics, settings: Settings) -> Li
     """The rules a worker follows: the file, re-read every `WIREWATCH_RULES_RELOAD_SECONDS`, and the rules topic."""
     live = LiveRules(settings.rules_file)
     if isinstance(topics.rules, faust.Topic):  # not when a test replaces the topics with in-memory channels
-        app.service(RulesTopicReader(live, topics.rules.get_topic_name(), settings))
+        # Faust starts a service instance as well as a class (App._prepare_subservice); its annotation says class.
+        app.service(RulesTopicReader(live, topics.rules.get_topic_name(), settings))  # type: ignore[arg-type]
     if settings.rules_reload_seconds > 0:
         @app.timer(settings.rules_reload_seconds)
         async def reload_rules() -> None:

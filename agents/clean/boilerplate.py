@@ -15,7 +15,8 @@ _COPYRIGHT = re.compile(r"(?:©|\([cC]\)|Copyright\b)\s*(?:\d{4}|[A-Z])")
 _DROPPED = re.compile(r"For more articles like this\b|(?i:reuter)(?:\s+(?i:reuter))*\s*$")
 _ASSISTANCE = re.compile(r"[-–—]+\s*(With (?:assistance|reporting) from\b.*)")
 _UPDATE_NOTE = re.compile(r"\(((?:Updates|Adds|Corrects|Recasts|Rewrites) [^()]{1,300})\)$")
-# A headline that says it re-issues a wire: "CORRECTED - X", "(CORRECTED)-X", "<CORRECTED> - X", "UPDATE 2-X", "REFILE-X".
+# A headline that says it re-issues a wire:
+# "CORRECTED - X", "(CORRECTED)-X", "<CORRECTED> - X", "UPDATE 2-X", "REFILE-X".
 _REVISION_MARK = re.compile(r"^\s*[(<\[]?(CORRECTED|REFILE|UPDATE(?:\s+\d+)?)[)>\]]?\s*[-–—:]\s*(?=\S)",
                             re.IGNORECASE)
 _TRANSLATION = re.compile(r"(?:Powered by|Translated by) (?:automated|machine) translation\b", re.IGNORECASE)
@@ -54,10 +55,7 @@ def take_revision_mark(headline: str) -> tuple[str | None, str]:
 
 def separate_boilerplate(paragraphs: list[str], meta: WireMetadata) -> list[str]:
     """The paragraphs a reader would see; the boilerplate's information from the others is added to `meta`."""
-    kept: list[str] = []
-    for paragraph in paragraphs:
-        if not _take_boilerplate(paragraph, meta):
-            kept.append(paragraph)
+    kept = [paragraph for paragraph in paragraphs if not _take_boilerplate(paragraph, meta)]
     if kept:
         kept[-1] = _TRAILER.sub("", kept[-1])
     return kept

@@ -7,13 +7,26 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from dateutil import parser as date_parser
 
-from agents.clean.boilerplate import (GLUED_MARKERS, WireMetadata, is_boilerplate, separate_boilerplate,
-                                      take_revision_mark)
+from agents.clean.boilerplate import (
+    GLUED_MARKERS,
+    WireMetadata,
+    is_boilerplate,
+    separate_boilerplate,
+    take_revision_mark,
+)
 from agents.clean.html import HtmlPage, is_page, read_html
 from agents.clean.language import detect_language
 from agents.clean.lead import Lead, read_byline, read_dateline, read_lead, readable_title
-from agents.clean.paragraphs import (break_before, normalise_space, repair_paragraph, repair_text,
-                                     split_paragraphs, strip_stray_tags, unglue, unglue_inline)
+from agents.clean.paragraphs import (
+    break_before,
+    normalise_space,
+    repair_paragraph,
+    repair_text,
+    split_paragraphs,
+    strip_stray_tags,
+    unglue,
+    unglue_inline,
+)
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
 
@@ -94,10 +107,12 @@ def _clean_version(raw: RawArticle, paragraphs: list[str], *, title: str, publis
     # Changing case can make new mojibake ("â¡" → "Â¡"), so the readable title is repaired once more.
     readable = repair_paragraph(readable_title(title))
     language = raw.language or detect_language(f"{readable}\n\n" + "\n\n".join(paragraphs[:8]))
-    if raw.id:
-        article_id = raw.id if number == 1 else f"{raw.id}#v{number}"
-    else:
+    if not raw.id:
         article_id = text_id(source, paragraphs)
+    elif number == 1:
+        article_id = raw.id
+    else:
+        article_id = f"{raw.id}#v{number}"
     return CleanArticle(
         id=article_id, title=readable, paragraphs=paragraphs, source=source, published=published, url=url,
         language=language, byline=byline, dateline=dateline.dateline if dateline else None,
@@ -135,7 +150,7 @@ def _versions(paragraphs: list[str]) -> list[list[str]]:
     starts = [i for i, paragraph in enumerate(paragraphs) if read_lead(paragraph) is not None]
     if len(starts) < 2:
         return [paragraphs]
-    versions = [paragraphs[a:b] for a, b in zip(starts, [*starts[1:], len(paragraphs)])]
+    versions = [paragraphs[a:b] for a, b in zip(starts, [*starts[1:], len(paragraphs)], strict=True)]
     versions[0] = paragraphs[:starts[0]] + versions[0]  # anything before the first version belongs to it
     return versions
 

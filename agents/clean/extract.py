@@ -13,10 +13,12 @@ Classes of non-body content removed (each a rule over many sites, none tuned to 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
+from trafilatura.settings import Document
 
 # Elements whose class or id names them as furniture; matched on whole words of class/id, case-insensitive.
 _FURNITURE_WORDS = re.compile(
@@ -44,7 +46,6 @@ _PROMO = re.compile(
     re.IGNORECASE)
 _PROMO_MAX = 300
 _NON_WORD = re.compile(r"\W+")
-_TRAFILATURA = dict(include_comments=False, favor_precision=True, include_images=False, include_tables=True)
 
 
 def body_paragraphs(html: str, *, title: str | None = None, description: str | None = None) -> list[str]:
@@ -53,8 +54,9 @@ def body_paragraphs(html: str, *, title: str | None = None, description: str | N
     if tree is None:
         return []
     _prune(tree)
-    document = trafilatura.bare_extraction(tree, **_TRAFILATURA)
-    if document is None or document.body is None:
+    document = trafilatura.bare_extraction(tree, include_comments=False, favor_precision=True, include_images=False,
+                                           include_tables=True)
+    if not isinstance(document, Document) or document.body is None:  # a Document unless asked for a dict
         return []
     blocks = list(_blocks(document.body))
     blocks = _without_leading_headlines(blocks, _key(title or ""), _key(description or ""))
@@ -106,7 +108,7 @@ def _drop(element: HtmlElement) -> None:
     parent.remove(element)
 
 
-def _blocks(body: etree._Element):
+def _blocks(body: etree._Element) -> Iterator[tuple[str, str]]:
     """(tag, text) of each block of trafilatura's body: list items and table rows one block each."""
     for element in body:
         if element.tag == "list":

@@ -47,7 +47,7 @@ _SHOUTED_LINE = re.compile(r"[^a-z\s]*[A-Z][^a-z\s]*(?:\s+[^a-z\s]+)*\s+[^a-z\s]
 
 
 def repair_text(text: str) -> str:
-    """Text with entities decoded, mojibake and line breaks repaired, control characters removed, runs of spaces single."""
+    """Text with entities decoded, mojibake and line breaks repaired, control characters removed, spaces single."""
     text = _remove_invisible(_LINE_BREAKS.sub("\n", _unescape_fully(text)))
     if not text.isascii():  # ASCII cannot be mojibake; skipping ftfy halves the time on wire copy
         text = ftfy.fix_text(text, FTFY_CONFIG)
@@ -109,7 +109,7 @@ def unglue(paragraph: str) -> list[str]:
         protected = [(m.start(), m.end()) for m in _URL_OR_EMAIL.finditer(paragraph)]  # in order, disjoint
         starts = [start for start, _ in protected]
         cuts = [c for c in cuts if not (i := bisect_left(starts, c)) or c >= protected[i - 1][1]]
-    pieces = [paragraph[a:b] for a, b in zip([0, *cuts], [*cuts, len(paragraph)])]
+    pieces = [paragraph[a:b] for a, b in zip([0, *cuts], [*cuts, len(paragraph)], strict=True)]
     return [part for piece in pieces for part in _split_heading(piece.strip()) if part]
 
 

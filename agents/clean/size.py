@@ -47,11 +47,11 @@ def _lines_within(lines: list[str]) -> list[str]:
     """The first of `lines`, each at most `_MAX_FIELD_CHARS`, up to `_MAX_LINES_BYTES` in all."""
     kept, size = [], 0
     for line in lines:
-        line = line[:_MAX_FIELD_CHARS]
-        size += len(line.encode()) + 4
+        cut = line[:_MAX_FIELD_CHARS]
+        size += len(cut.encode()) + 4
         if size > _MAX_LINES_BYTES:
             break
-        kept.append(line)
+        kept.append(cut)
     return kept
 
 

@@ -10,7 +10,7 @@ one partition per entity, so any number of workers decides the same:
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from agents.alert.conditions import EntityTarget
 from agents.alert.rules import Rule, RuleSet
@@ -58,10 +58,11 @@ def _surge(rule: Rule, counts: MentionCounts, sighting: EntitySighting) -> list[
     line = max(least, factor * counts.hourly_mean)
     if not counts.before < line <= counts.now:
         return []
-    start = format_time(datetime.fromtimestamp(counts.start, timezone.utc))
+    start = format_time(datetime.fromtimestamp(counts.start, UTC))
     detail = (f"{sighting.name}: {counts.now} mentions in the hour from {start[11:16]} UTC, against a mean of "
               f"{counts.hourly_mean:.1f} per hour over the {len(counts.baseline)} hours before")
-    return [_signal(rule, "surge", f"surge:{sighting.entity_id}:{start}", [sighting.name], detail, sighting)]
+    return [_signal(rule, "surge", f"surge:{sighting.entity_id}:{start}", [sighting.name], detail,
+                    sighting=sighting)]
 
 
 def _co_mentions(rule: Rule, mine: set[EntityTarget], entry: Entry, sighting: EntitySighting) -> list[EntitySignal]:
@@ -80,11 +81,11 @@ def _co_mentions(rule: Rule, mine: set[EntityTarget], entry: Entry, sighting: En
         detail = f"{sighting.name} and {other_name} together for the first time" + (
             f" since {last}" if last else "")
         fired.append(_signal(rule, "first_co_mention", f"pair:{sighting.entity_id}|{other_id}:{sighting.seen}",
-                             [sighting.name, other_name], detail, sighting))
+                             [sighting.name, other_name], detail, sighting=sighting))
     return fired
 
 
-def _signal(rule: Rule, trigger: str, development: str, entities: list[str], detail: str,
+def _signal(rule: Rule, trigger: str, development: str, entities: list[str], detail: str, *,
             sighting: EntitySighting) -> EntitySignal:
     return EntitySignal(rule_id=rule.id, trigger=trigger, development=development, entities=entities, detail=detail,
                         article_id=sighting.article_id, story_id=sighting.story_id, seen=sighting.seen,

@@ -17,16 +17,17 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
+from aiohttp import web
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
 from agents.clean.core import clean_article
-from agents.ingest.pages import fit_raw_value
 from agents.ingest.idempotency import Answer, IdempotencyKeys, KeyInFlight, KeyReused
+from agents.ingest.pages import fit_raw_value
 from streams.deadletter import BadInput, origin_headers
 from streams.raw import parse_raw
 from streams.settings import Settings
@@ -183,7 +184,7 @@ def bearer_token_matches(header: str | None, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int) -> bytes:
     too_large = Rejected(413, f"the body exceeds the {limit} byte limit (WIREWATCH_INGEST_MAX_BYTES)",
                          reason="too_large", limit=limit, setting="WIREWATCH_INGEST_MAX_BYTES")
     if request.content_length is not None and request.content_length > limit:
@@ -197,7 +198,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _idempotency_key(request: Request) -> str | None:
+def _idempotency_key(request: web.Request) -> str | None:
     key = request.headers.get(IDEMPOTENCY_KEY)
     if key is not None and not (key.strip() and len(key) <= _MAX_KEY_LENGTH):
         raise Rejected(400, f"an {IDEMPOTENCY_KEY} header holds 1 to {_MAX_KEY_LENGTH} characters",
@@ -217,7 +218,7 @@ def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) 
 
         async def post(self, request: Request) -> Response:
             try:
-                return await self._ingest(request)
+                return await self._ingest(cast("web.Request", request))  # Faust's aiohttp driver passes aiohttp's
             except Rejected as rejected:
                 headers = None
                 if rejected.status == 401:
@@ -225,7 +226,7 @@ def install_ingest_endpoint(app: faust.App, topics: Topics, settings: Settings) 
                 return self.json({"error": str(rejected), **rejected.details}, status=rejected.status,
                                  headers=headers)
 
-        async def _ingest(self, request: Request) -> Response:
+        async def _ingest(self, request: web.Request) -> Response:
             if not bearer_token_matches(request.headers.get("Authorization"), settings.ingest_token):
                 raise Rejected(401, "a valid `Authorization: Bearer <token>` header is required")
             if request.content_type not in JSON_TYPES | JSON_LINES_TYPES:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ import aiohttp
 import feedparser
 import orjson
 import yaml
-from yarl import URL
 from aiokafka.errors import KafkaError
+from yarl import URL
 
 from agents.ingest.fetch import AddressPolicy, FetchError, client_session, fetch, settings_policy
 from agents.ingest.files import RawMessage
@@ -147,7 +147,7 @@ def _entry(entry: Any, feed: FeedConfig, source: str | None, ingested_at: float)
     parsed_time = entry.get("published_parsed") or entry.get("updated_parsed")
     timestamp = float(calendar.timegm(parsed_time)) if parsed_time else None
     if timestamp is not None:
-        article["published"] = datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
+        article["published"] = datetime.fromtimestamp(timestamp, UTC).isoformat()
     else:
         article["published"] = entry.get("published") or entry.get("updated")
     contents = [c for c in entry.get("content") or [] if c.get("value")]
@@ -284,9 +284,8 @@ class FeedPoller:
             for entry in entries:
                 if entry.entry_id in state.sent:
                     continue
-                if entry.page_url:
-                    entry = await self._with_page(entry, feed)
-                await self.send(entry.message(feed.url))
+                sending = await self._with_page(entry, feed) if entry.page_url else entry
+                await self.send(sending.message(feed.url))
                 state.remember(entry.entry_id)
                 sent += 1
             # Validators are stored only once every entry went out, so an interrupted poll fetches the feed again.

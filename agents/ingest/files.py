@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -141,5 +142,5 @@ def _decode_text(content: bytes) -> str:
     raise AssertionError("latin-1 decodes every byte")  # unreachable: the loop always returns
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, islice, repeat
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -91,9 +92,9 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings, producer: AIOK
         await producer.start()
     raw_topic = topic_name(settings, "raw")
     report = IngestReport()
-    deliveries: list[asyncio.Future] = []
+    deliveries: list[asyncio.Future[Any]] = []
     run_key = f"ingest-{uuid.uuid4().hex[:12]}".encode()
-    bar: tqdm | None = None
+    bar: tqdm[RawMessage] | None = None
     try:
         messages: Iterator[RawMessage] = raw_messages(paths)
         total: int | None = None
@@ -105,11 +106,11 @@ async def ingest_paths(paths: Iterable[Path], settings: Settings, producer: AIOK
         clock = asyncio.get_running_loop()
         start = clock.time()
         bar = tqdm(messages, total=total, unit=" articles", file=sys.stderr, disable=not show, desc="ingest")
-        for message, delay in zip(bar, due):
+        for read, delay in zip(bar, due, strict=False):  # `due` repeats forever when not replaying
             if (wait := start + delay - clock.time()) > 0:
                 await asyncio.sleep(wait)
-            if speed > 0:  # latency is measured from the send, not from when the files were read
-                message = _stamped(message, time.time())
+            # when replaying, latency is measured from the send, not from when the files were read
+            message = _stamped(read, time.time()) if speed > 0 else read
             ARTICLES.labels(STAGE, "in").inc()
             fitting = await fit_or_dead_letter(producer, settings, message)
             if fitting is None:

@@ -1,8 +1,7 @@
 """Alert sinks that POST JSON to one URL (the webhook, Slack): the session, the timeout, what an answer means."""
 from __future__ import annotations
 
-import asyncio
-from types import TracebackType
+import math
 
 import aiohttp
 from yarl import URL
@@ -40,8 +39,7 @@ class JsonPostSink:
     async def __aenter__(self) -> JsonPostSink:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -71,7 +69,7 @@ class JsonPostSink:
             async with self._session.post(self.url, data=body, headers=headers, timeout=self.timeout) as response:
                 status = response.status
                 retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return DeliveryResult(False, attempt, "timeout", None, f"no response within {self.timeout.total}s"), None
         except aiohttp.ClientError as exc:
             return DeliveryResult(False, attempt, "connection_error", None, type(exc).__name__), None
@@ -90,4 +88,4 @@ def _retry_after_seconds(value: str | None) -> float | None:
         seconds = float(value.strip())
     except ValueError:
         return None
-    return max(seconds, 0.0) if seconds == seconds else None  # NaN is not a delay
+    return None if math.isnan(seconds) else max(seconds, 0.0)

@@ -62,6 +62,6 @@ class RetryPolicy:
         """Seconds before the next attempt: the server's Retry-After (bounded), else exponential back-off."""
         if retry_after is not None:
             return min(retry_after, self.retry_after_max)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         # Half fixed, half random: retries from many workers spread out but never come back immediately.
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)

@@ -14,10 +14,12 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from itertools import islice
+from typing import cast
 
 import faust
 from aiohttp import web
 from faust.web import Request, Response, View
+from faust.web.drivers import aiohttp as aiohttp_driver
 
 from agents.sinks.sink import DELIVERED, DeliveryResult, count_delivery
 from streams import codecs
@@ -134,13 +136,13 @@ async def stream_response(request: web.Request, stream: AlertStream, heartbeat: 
     try:
         await response.prepare(request)
         await response.write(HELLO)
-        for frame in subscription.backlog:
-            await response.write(frame)
+        for missed in subscription.backlog:
+            await response.write(missed)
         subscription.backlog = []
         while True:
             try:
                 frame = await asyncio.wait_for(subscription.queue.get(), heartbeat)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 frame = HEARTBEAT
             if frame is None:
                 break
@@ -160,10 +162,11 @@ def install_alert_stream(app: faust.App, stream: AlertStream, heartbeat: float) 
         """Alerts as server-sent events, from the worker's buffer of recent alerts and then as they are raised."""
 
         async def get(self, request: Request) -> Response:
+            # Faust's aiohttp driver passes aiohttp's request and sends back any aiohttp response, streams included.
             return await stream_response(request, stream, heartbeat)  # type: ignore[arg-type,return-value]
 
     async def let_clients_go(_: web.Application) -> None:
         # aiohttp waits for running handlers before it stops; an open stream would otherwise hold it for a minute.
         await stream.close()
 
-    app.web.web_app.on_shutdown.append(let_clients_go)
+    cast(aiohttp_driver.Web, app.web).web_app.on_shutdown.append(let_clients_go)

@@ -15,8 +15,15 @@ from streams import codecs
 from streams.records import Alert
 from streams.settings import Settings
 
-__all__ = ["DeliveryResult", "IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookSink", "sign",
-           "verify_signature"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "DeliveryResult",
+    "WebhookSink",
+    "sign",
+    "verify_signature",
+]
 
 SIGNATURE_HEADER = "X-Wirewatch-Signature"
 TIMESTAMP_HEADER = "X-Wirewatch-Timestamp"

@@ -93,7 +93,7 @@ def _empty(story_id: str) -> State:
         "versions": [],
         "sources": [],
         "entities": [],
-        "counts": {"versions": 0, **{kind: 0 for kind in VERDICT_KINDS}, "added_sentences": 0},
+        "counts": {"versions": 0, **dict.fromkeys(VERDICT_KINDS, 0), "added_sentences": 0},
     }
 
 

@@ -51,8 +51,9 @@ class Lexicon:
             if not isinstance(canonical, str) or not canonical.strip():
                 problems.append(f"{canonical!r}: a canonical name must be a non-empty string")
                 continue
-            if label not in KEPT_LABELS:
+            if not isinstance(label, str) or label not in KEPT_LABELS:
                 problems.append(f"{canonical!r}: label must be one of {sorted(KEPT_LABELS)}, not {label!r}")
+                label = ""  # the lexicon is refused below; its aliases are still checked
             if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
                 problems.append(f"{canonical!r}: aliases must be a list of non-empty strings")
                 continue

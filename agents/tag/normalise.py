@@ -5,8 +5,8 @@ Pure functions over `(start, end, label)` character spans into one text, so they
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from agents.tag.lexicon import KEPT_LABELS, Lexicon
 
@@ -147,8 +147,8 @@ def normalise_spans(text: str, spans: Iterable[Span]) -> list[Mention]:
     for start, end, label in sorted(spans):
         if label not in KEPT_LABELS:
             continue
-        for part_start, part_end in name_parts(text, start, repair_span(text, start, end)):
-            part_start, part_end, titled = trim_span(text, part_start, part_end)
+        for part in name_parts(text, start, repair_span(text, start, end)):
+            part_start, part_end, titled = trim_span(text, *part)
             if part_start >= part_end or part_start < taken_until or is_junk(text, part_start, part_end):
                 continue
             context = text[max(0, part_start - 40):part_start]

@@ -56,7 +56,8 @@ class ParagraphSpans:
             if unread:
                 documents.append(unread)
         texts = [SEPARATOR.join(document) for document in documents]
-        for document, doc in zip(documents, self.nlp.pipe(texts, batch_size=self.batch_size) if texts else []):
+        parsed = self.nlp.pipe(texts, batch_size=self.batch_size) if texts else []
+        for document, doc in zip(documents, parsed, strict=True):
             starts, position = [], 0
             for paragraph in document:
                 starts.append(position)

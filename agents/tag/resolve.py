@@ -9,8 +9,8 @@ first, because news style introduces the story's subject by full name before any
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Iterable, Sequence
 
 from agents.tag.lexicon import Lexicon
 from agents.tag.normalise import Mention, Span, known_name_spans, normalise_spans
@@ -37,7 +37,7 @@ def resolve_entities(text: str, spans: Iterable[Span], lexicon: Lexicon = NO_ALI
     labels = canonical_labels(mentions, canonicals, lexicon)
     return [
         EntityMention(start=m.start, end=m.end, text=written[m.start:m.end], label=labels[c], canonical=c)
-        for m, c in zip(mentions, canonicals)
+        for m, c in zip(mentions, canonicals, strict=True)
         if c in labels
     ]
 
@@ -78,7 +78,8 @@ def trim_headline_merges(text: str, mentions: Sequence[Mention]) -> list[Mention
                            if body_names[" ".join(tokens[:n])]), None)
             written = text[m.start:m.end]
             if prefix is not None and written.startswith(prefix):
-                m = replace(m, end=m.start + len(prefix), name=prefix)
+                result.append(replace(m, end=m.start + len(prefix), name=prefix))
+                continue
         result.append(m)
     return result
 
@@ -96,12 +97,12 @@ def _is_full_name(name: str) -> bool:
 def canonical_names(mentions: Sequence[Mention], lexicon: Lexicon) -> list[str]:
     """The canonical name of each mention: the lexicon's name, else the person full name it is part of."""
     bases = [lexicon.canonical_by_surface.get(m.name, m.name) for m in mentions]
-    full_names = {b for b, m in zip(bases, mentions) if m.label == "PERSON" and _is_full_name(b)}
+    full_names = {b for b, m in zip(bases, mentions, strict=True) if m.label == "PERSON" and _is_full_name(b)}
     tokens = {name: name.split() for name in full_names}
     widest = [f for f in full_names if not any(g != f and _contains(tokens[g], tokens[f]) for g in full_names)]
     # An ORG-tagged surname counts only if the article also calls it a person somewhere ("Bloomberg" the
     # agency must not become "Michael Bloomberg" just because he is mentioned too).
-    person_bases = {b for b, m in zip(bases, mentions) if m.label == "PERSON" or m.titled}
+    person_bases = {b for b, m in zip(bases, mentions, strict=True) if m.label == "PERSON" or m.titled}
     base_counts = Counter(bases)
     weight = {f: sum(base_counts[g] for g in full_names if _contains(tokens[f], tokens[g])) for f in widest}
 
@@ -116,13 +117,13 @@ def canonical_names(mentions: Sequence[Mention], lexicon: Lexicon) -> list[str]:
             return base
         return min(candidates, key=lambda f: (-weight[f], first_named.get(f, len(bases))))
 
-    return [resolve(b, m.label) for b, m in zip(bases, mentions)]
+    return [resolve(b, m.label) for b, m in zip(bases, mentions, strict=True)]
 
 
 def canonical_labels(mentions: Sequence[Mention], canonicals: Sequence[str], lexicon: Lexicon) -> dict[str, str]:
     """One label per canonical name; canonicals that are not entities at all (see below) get none."""
     grouped: dict[str, list[Mention]] = defaultdict(list)
-    for m, c in zip(mentions, canonicals):
+    for m, c in zip(mentions, canonicals, strict=True):
         grouped[c].append(m)
     labels: dict[str, str] = {}
     for canonical, group in grouped.items():

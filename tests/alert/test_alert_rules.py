@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ def article(body: str, *, source: str = "Reuters", language: str = "en", names: 
     """A tagged article; `names` maps a name written in `body` to its canonical name (label ORG); one that `adds`
     a sentence is an update of its story (a new development), else the story's first article."""
     clean = CleanArticle(id=article_id, title="", paragraphs=[body], source=source, language=language,
-                         published=datetime(2019, 6, 30, hour, tzinfo=timezone.utc), ingested_at=1e9)
+                         published=datetime(2019, 6, 30, hour, tzinfo=UTC), ingested_at=1e9)
     mentions = [EntityMention(start=body.index(written), end=body.index(written) + len(written), text=written,
                               label="ORG", canonical=canonical) for written, canonical in (names or {}).items()]
     verdict = DedupVerdict(kind="update" if adds else "new", story_id=story, added_sentences=[adds] if adds else [])
@@ -133,7 +133,7 @@ def test_cooldown_holds_a_story_back_and_a_replay_is_admitted_again() -> None:
     assert not admitted("Oil fell 2%.", 8)   # within 2 h of the last admitted alert of the story
     assert admitted("Oil rose 3%.", 8)       # the first alert itself, replayed: admitted again
     assert admitted("Oil jumped 9%.", 9)
-    assert [key for key in throttle.raised] == ["r0:s1"]
+    assert list(throttle.raised) == ["r0:s1"]
 
 
 def test_throttle_allows_at_most_max_per_window() -> None:
@@ -181,7 +181,7 @@ async def test_the_alert_stage_holds_back_what_a_cooldown_holds_and_counts_it_th
     rules.write_text("rules:\n- {id: oil-cooldown, description: Oil, when: {keywords: [oil]}, "
                      "triggers: [new_story, new_development], channels: [topic], cooldown: 2h, min_new_facts: 1}\n",
                      encoding="utf-8")
-    app, topics, _ = stage_app("alert", Settings.from_env({}, rules_file=rules))
+    app, _topics, _ = stage_app("alert", Settings.from_env({}, rules_file=rules))
     before = alerts_counted("oil-cooldown", "all", "throttled")
     async with app.agents["alert"].test_context() as agent:
         await agent.put(article("Oil rose 3%.", hour=7).dumps(), key=b"s1")

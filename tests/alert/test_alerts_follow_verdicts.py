@@ -22,7 +22,6 @@ from tests.kafka_io import read_topic_sync
 from tests.sink_fixtures import SEED_ALERTS
 
 
-
 def seeds_and_a_copy(seed_paths: list[Path], folder: Path) -> Path:
     """The seeds, then a copy of the Bloomberg file (both its versions) under another name, sorted after them."""
     folder.mkdir()

@@ -11,9 +11,9 @@ import pytest
 
 from agents.alert.live import LiveRules
 from streams.settings import Settings
+from tests.alert.test_alert_rules import article
 from tests.conftest import wait_for
 from tests.kafka_io import produce, read_topic_sync
-from tests.alert.test_alert_rules import article
 
 OIL = "- {id: oil, description: Oil, when: {keywords: [crude oil]}, triggers: [new_story]}\n"
 GOLD = "- {id: gold, description: Gold, when: {keywords: [gold]}, triggers: [new_story]}\n"

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from agents.alert.core import AlertThrottle
-from wirewatch.offline import raised_alerts
 from benchmarks.reuters_alerts import DEFINITIONS, busiest_day, replay_alerts, summary_lines
 from streams.records import DedupVerdict, TaggedArticle
 from tests.alert.test_alert_rules import article, ruleset
+from wirewatch.offline import raised_alerts
 
 
 def oil_story() -> list[TaggedArticle]:

@@ -54,7 +54,8 @@ def all_text(article: CleanArticle) -> str:
 
 
 def test_seed_with_two_versions_becomes_two_articles_titled_with_the_headline(bloomberg_versions):
-    assert [a.title for a in bloomberg_versions] == ["Trump Invites Kim Jong Un to Meet Him at the DMZ This Weekend"] * 2
+    headline = "Trump Invites Kim Jong Un to Meet Him at the DMZ This Weekend"
+    assert [a.title for a in bloomberg_versions] == [headline] * 2
     assert [a.id for a in bloomberg_versions] == ["seed-000", "seed-000#v2"]
     assert all(a.source == "Bloomberg" for a in bloomberg_versions)
 
@@ -125,7 +126,7 @@ def test_glued_sentence_boundaries(glued: str, expected: list[str]):
 
 
 def test_mojibake_is_repaired_without_straightening_quotes():
-    mojibake = "It’s fine, she said.".encode("utf-8").decode("cp1252")
+    mojibake = "It’s fine, she said.".encode().decode("cp1252")
     assert mojibake == "Itâ€™s fine, she said."
     [article] = clean_article(RawArticle(text=f"Cafe\u0301 owners said “yes” on Monday. {mojibake}"))
     assert article.paragraphs == ["Café owners said “yes” on Monday. It’s fine, she said."]

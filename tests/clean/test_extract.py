@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from agents.clean.core import clean_article
+from benchmarks.extract_eval import load_pages, matching, score, trafilatura_body, wirewatch_body
 from streams.records import CleanArticle, RawArticle
 from tests.conftest import shared_data
 
@@ -79,8 +80,6 @@ def test_hover_card_is_removed_but_its_link_text_stays():
 
 
 def test_extraction_scores_at_least_as_well_as_plain_trafilatura_and_keeps_its_readme_figure():
-    from benchmarks.extract_eval import load_pages, score, trafilatura_body, wirewatch_body
-
     pages = load_pages(shared_data("zyte-aeb-dev/ground-truth.json").parent)
     ours = score((truth, wirewatch_body(html)) for html, truth in pages.values())
     theirs = score((truth, trafilatura_body(html)) for html, truth in pages.values())
@@ -95,6 +94,4 @@ def test_extraction_scores_at_least_as_well_as_plain_trafilatura_and_keeps_its_r
     ("", "", (0.0, 0.0, 0.0)),
 ])
 def test_shingle_matching_follows_the_benchmark(truth: str, prediction: str, expected: tuple[float, ...]):
-    from benchmarks.extract_eval import matching
-
     assert matching(truth, prediction) == expected

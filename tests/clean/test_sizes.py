@@ -16,6 +16,7 @@ from streams.raw import parse_raw
 from streams.records import CleanArticle, DedupVerdict, EntityMention, RawArticle, TaggedArticle
 from streams.settings import Settings
 from tests.conftest import long_news_text
+from wirewatch.offline import cleaned
 
 LIMITS = Settings.from_env({})
 
@@ -129,7 +130,6 @@ def test_a_dead_letter_origin_comes_from_the_header_else_the_record() -> None:
 
 
 def test_offline_clean_accepts_a_page_of_any_size(tmp_path: Path, largest_pages: list[str]) -> None:
-    from wirewatch.offline import cleaned
     page = tmp_path / "big.html"
     page.write_text(largest_pages[0].replace("</body>", "<p>" + "filler words " * 100_000 + "</p></body>", 1))
     assert page.stat().st_size > 2_000_000

@@ -113,7 +113,8 @@ def test_dateline_field_is_read(field: str, dateline: str, place: str, source: s
 
 def test_dateline_field_holding_the_first_words_gives_them_back():
     raw = RawArticle(title="BRAZIL DEBT CRISIS", dateline='RIO DE JANEIRO, Feb 26 - Brazil\'s "Cruzado" anti-',
-                     text="inflation\nplan, initially hailed at home and abroad as the saviour of the\neconomy, failed.")
+                     text="inflation\nplan, initially hailed at home and abroad as the saviour of the\n"
+                          "economy, failed.")
     [article] = clean_article(raw)
     assert (article.dateline, article.place) == ("RIO DE JANEIRO, Feb 26 -", "RIO DE JANEIRO")
     assert article.paragraphs == ['Brazil\'s "Cruzado" anti-inflation plan, initially hailed at home and abroad as '
@@ -224,7 +225,7 @@ def test_reuters_hard_wraps_are_joined(reuters):
     # results tables ("Shr 1.10 dlrs vs 90 cts" / "net 4.1 mln vs …") do that on purpose, so a few may.
     broken = [(record["newid"], first[-30:], second[:30])
               for record, articles in reuters for article in articles
-              for first, second in zip(article.paragraphs, article.paragraphs[1:])
+              for first, second in itertools.pairwise(article.paragraphs)
               if second[:1].islower() and not re.search(r"[.!?:;\"')]$", first)
               and not re.search(r"\d$", first)]
     assert not any("\n" in p for _, articles in reuters for a in articles for p in a.paragraphs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator, MutableMapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -12,18 +12,17 @@ import orjson
 import pytest
 
 from agents.clean.core import clean_article
+from agents.dedup import sentences, signatures
 from agents.dedup.bands import BandIndex
 from agents.dedup.core import TABLE_NAMES, DedupIndex
 from agents.dedup.hours import HourLog
 from agents.dedup.route import Router
-from agents.dedup.sequence import Sequencer
-from agents.dedup import sentences
 from agents.dedup.sentences import split_sentences
-from agents.dedup import signatures
+from agents.dedup.sequence import Sequencer
 from streams.records import CleanArticle, DedupCandidates, DedupVerdict, RawArticle
 from tests.conftest import shared_data
 
-T0 = datetime(2019, 6, 29, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2019, 6, 29, 8, 0, tzinfo=UTC)
 
 REPORT = [
     "The central bank of Freedonia raised its main interest rate by half a percentage point on Tuesday, "
@@ -328,7 +327,8 @@ def test_sequencer_drops_answers_whose_manifest_never_came() -> None:
     for partition in lost_probes:
         sequencer.add_answer(DedupCandidates(seq=lost.seq, partition=partition, candidates=[]))
     sequencer.add_manifest(kept)
-    released = [r for p in kept_probes for r in sequencer.add_answer(DedupCandidates(seq=1, partition=p, candidates=[]))]
+    released = [r for p in kept_probes
+                for r in sequencer.add_answer(DedupCandidates(seq=1, partition=p, candidates=[]))]
     assert [m.seq for m, _ in released] == [1]
 
 
@@ -387,7 +387,7 @@ def reuters_articles(limit: int) -> list[CleanArticle]:
     return [CleanArticle(id=str(r["newid"]), title=r.get("title") or "", source="Reuters",
                          paragraphs=[" ".join(p.split())
                                      for p in r["body"].removesuffix("Reuter\n&#3;").split("\n    ")],
-                         published=datetime.fromisoformat(r["date"]).replace(tzinfo=timezone.utc))
+                         published=datetime.fromisoformat(r["date"]).replace(tzinfo=UTC))
             for r in records[:limit]]
 
 
@@ -459,7 +459,7 @@ def test_story_trigrams_give_the_same_verdicts_with_and_without_the_cache(
     assert len(cached.tables["stories"]["a0"]["versions"]) == min(kept, len(stream))
 
 
-def _pair_with_jaccard(rng: "np.random.Generator", size: int, jaccard: float) -> tuple[np.ndarray, np.ndarray]:
+def _pair_with_jaccard(rng: np.random.Generator, size: int, jaccard: float) -> tuple[np.ndarray, np.ndarray]:
     """Two sets of distinct 32-bit values, `size` each, sharing enough values for the given Jaccard."""
     shared = round(2 * size * jaccard / (1 + jaccard))
     values = rng.choice(2**32, size=2 * size - shared, replace=False).astype(np.uint32)

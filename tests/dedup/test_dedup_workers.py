@@ -9,16 +9,17 @@ from collections.abc import Callable
 
 import pytest
 
-from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
 from agents.ingest.producer import kafka_producer
+from benchmarks.reuters import reuters_raw
 from streams.raw import raw_from_mapping
 from streams.records import CleanArticle
 from streams.settings import Settings
 from streams.topics import DEDUP_SHARD_KEY, topic_name
 from tests.conftest import shared_data
 from tests.kafka_io import read_until
+from wirewatch.admin import create_topics
 
 pytestmark = pytest.mark.integration
 ARTICLES = 300
@@ -29,7 +30,6 @@ Verdict = tuple[str, str, str | None, str]  # article id, kind, matched id, stor
 def reuters_clean() -> list[CleanArticle]:
     """The first ARTICLES Reuters-21578 wires by date, cleaned, each with its own ingest time."""
     shared_data("reuters21578/reuters21578.jsonl.gz")  # skips with a message when the data is absent
-    from benchmarks.reuters import reuters_raw
     raws = [raw_from_mapping(r, max_bytes=900_000) for r in reuters_raw(ARTICLES)]
     cleaned = [a for raw in raws for a in clean_article(raw)]
     return [a.derive(ingested_at=1_000_000.0 + n) for n, a in enumerate(cleaned)]

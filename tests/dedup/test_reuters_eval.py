@@ -2,22 +2,38 @@
 recall on all of Reuters-21578 against the floors of the README's figures."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from benchmarks.dedup_speed import index_tables, retimed, synthetic_articles, table_bytes
-from benchmarks.reuters_dedup import (PREDICTED_KINDS, confusion, corrected_wire, group_found, identical_groups,
-                                      judge_all, strip_correction, title_share)
-from benchmarks.reuters_reference import (clean_reuters, jaccard, load_reference, reference_entries, same_week_pairs,
-                                          shingle_set, window_starts)
+from benchmarks.reuters_dedup import (
+    PREDICTED_KINDS,
+    confusion,
+    corrected_wire,
+    group_found,
+    identical_groups,
+    judge_all,
+    strip_correction,
+    title_share,
+)
+from benchmarks.reuters_reference import (
+    clean_reuters,
+    jaccard,
+    load_reference,
+    reference_entries,
+    same_week_pairs,
+    shingle_set,
+    window_starts,
+)
 from streams.records import CleanArticle, DedupVerdict
 from streams.settings import Settings
 from tests.conftest import shared_data
 
-T0 = datetime(1987, 3, 2, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(1987, 3, 2, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
@@ -43,7 +59,7 @@ def test_same_week_pairs_are_exact_and_skip_older_than_a_week() -> None:
     sets = [frozenset("abcd"), frozenset("abce"), frozenset("xyz"), frozenset("abcd")]
     times = [T0, T0 + DAY, T0 + 2 * DAY, T0 + 7 * DAY + timedelta(hours=1)]  # the last is 7 d 1 h after the first
     later, earlier, similarity = same_week_pairs(sets, times, block=2)
-    found = {(i, j): s for i, j, s in zip(later.tolist(), earlier.tolist(), similarity.tolist())}
+    found = {(i, j): s for i, j, s in zip(later.tolist(), earlier.tolist(), similarity.tolist(), strict=True)}
     assert found == {(1, 0): 3 / 5, (3, 1): 3 / 5}
 
 
@@ -125,7 +141,7 @@ def test_table_bytes_counts_keys_and_orjson_values() -> None:
 
 def test_index_tables_uses_tables_attribute_else_mapping_attributes() -> None:
     class WithTables:
-        tables = {"a": {}}
+        tables: ClassVar = {"a": {}}
 
     class Plain:
         def __init__(self) -> None:
@@ -160,7 +176,7 @@ def test_dedup_keeps_its_readme_precision_and_recall_on_all_of_reuters(tmp_path:
     reference = load_reference(articles, settings.data_dir)
     verdicts = judge_all(articles, settings)
     near_duplicates = {entry.id for entry in reference if entry.best and entry.best[1] >= 0.8}
-    flagged = {a.id for a, verdict in zip(articles, verdicts) if verdict.kind in PREDICTED_KINDS}
+    flagged = {a.id for a, verdict in zip(articles, verdicts, strict=True) if verdict.kind in PREDICTED_KINDS}
     scores = confusion(near_duplicates, flagged)
     assert len(articles) == 19_780 and len(near_duplicates) > 500, (len(articles), len(near_duplicates))
     assert scores.recall >= 0.99 and scores.precision >= 0.92, scores

@@ -5,7 +5,7 @@ import itertools
 import json
 import weakref
 from collections.abc import Iterator, MutableMapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -17,7 +17,7 @@ from streams.records import CleanArticle
 from tests.conftest import shared_data
 from tests.dedup.test_dedup import AssignmentOnlyTable
 
-T0 = datetime(2019, 6, 29, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2019, 6, 29, 8, 0, tzinfo=UTC)
 STREAM_POSITIONS: weakref.WeakKeyDictionary[StoryMatcher, Iterator[int]] = weakref.WeakKeyDictionary()
 
 QUAKE = [
@@ -103,7 +103,7 @@ def test_features_are_names_first_and_pure() -> None:
     features = story_features(article("q1", QUAKE))
     names = [t for t, _, is_name in features.terms if is_name]
     assert {"qeshm", "iran", "dargahan", "6.1", "10"} <= set(names)
-    assert "magnitude" not in names and "said" not in dict((t, c) for t, c, _ in features.terms)
+    assert "magnitude" not in names and "said" not in {t: c for t, c, _ in features.terms}
     assert features.terms[:len(names)] == tuple(t for t in features.terms if t[2])
     assert story_features(article("q1", QUAKE)) == features
 

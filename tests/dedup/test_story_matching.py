@@ -4,19 +4,20 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from agents.dedup.core import DedupIndex, Thresholds
 from agents.dedup.stories import MatcherSettings, StoryMatcher, story_features
-from benchmarks.ecb_stories import pairwise_scores, shuffled
+from benchmarks.ecb_stories import clean_article, load_docs, pairwise_scores, shuffled
+from benchmarks.stories import giveme_articles, judged
 from streams.records import CleanArticle
 from streams.settings import Settings
 from tests.conftest import shared_data
 from tests.dedup.test_dedup import AssignmentOnlyTable
 
-T0 = datetime(2018, 2, 3, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2018, 2, 3, 9, 0, tzinfo=UTC)
 STAGE = MatcherSettings.from_settings(Settings.from_env({}))  # what the dedup stage runs with
 
 ZOO = ("Gorilla killed after boy falls into Cincinnati Zoo enclosure", [
@@ -194,7 +195,6 @@ def test_the_decider_reopens_a_story_it_forgot_with_every_sentence_added() -> No
 
 def giveme_verdicts() -> tuple[list, list[str]]:
     shared_data("giveme5w1h-dev/news_cluster_dev.by_date.jsonl")
-    from benchmarks.stories import giveme_articles, judged
     settings = Settings.from_env({})
     articles, events = giveme_articles(settings)
     return judged(articles, settings), events
@@ -203,14 +203,13 @@ def giveme_verdicts() -> tuple[list, list[str]]:
 def test_giveme_multi_outlet_events_are_one_story_each() -> None:
     """Measured 2026-12-05: pairwise F1 0.950 (P 1.000, R 0.905), 43 new_story alerts for 34 events (1.26)."""
     verdicts, events = giveme_verdicts()
-    precision, recall, f1 = pairwise_scores([v.story_id for v in verdicts], events)
+    precision, _recall, f1 = pairwise_scores([v.story_id for v in verdicts], events)
     assert f1 >= 0.93 and precision >= 0.97
     assert sum(v.kind == "new" for v in verdicts) / len(set(events)) <= 1.4
 
 
 def test_ecb_twin_events_no_worse_than_before_in_any_order() -> None:
     """Measured 2026-12-05: 0.808 in file order, median 0.822 over 5 shuffled orders (baseline 0.807 / 0.819)."""
-    from benchmarks.ecb_stories import clean_article, load_docs
     shared_data("ecbplus/ecbplus_docs.jsonl")
     settings = Settings.from_env({})
     docs = load_docs()

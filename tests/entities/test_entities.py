@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,15 @@ from agents.alert.rules import parse_rules
 from agents.entities.core import MAX_DAYS, entity_id, registry_entry, sightings
 from agents.entities.signals import signals
 from agents.stories.core import story_state
-from streams.records import (CleanArticle, DeadLetter, DedupVerdict, EntityMention, EntitySighting, EntitySignal,
-                             TaggedArticle)
+from streams.records import (
+    CleanArticle,
+    DeadLetter,
+    DedupVerdict,
+    EntityMention,
+    EntitySighting,
+    EntitySignal,
+    TaggedArticle,
+)
 from streams.settings import Settings
 from streams.times import parse_time
 from tests.conftest import stage_app
@@ -30,7 +37,7 @@ def article(article_id: str = "a1", story: str = "a1", day: int = 30, paragraphs
             title: str = TITLE) -> TaggedArticle:  # day: of June 2019, or 31 for 1 July
     """A tagged article whose mentions are every occurrence of the names below, resolved as the tag stage would."""
     clean = CleanArticle(id=article_id, title=title, paragraphs=list(paragraphs), source="Wire",
-                         published=datetime(2019, 6, 30, 7, 0, tzinfo=timezone.utc) + timedelta(days=day - 30), ingested_at=1e9)
+                         published=datetime(2019, 6, 30, 7, 0, tzinfo=UTC) + timedelta(days=day - 30), ingested_at=1e9)
     text = clean.full_text
     names = [("Moon Jae-in", "Moon Jae-in"), ("Kim Jong Un", "Kim Jong Un"), ("Donald Trump", "Donald Trump"),
              ("Moon", "Moon Jae-in"), ("Kim", "Kim Jong Un"), ("Trump", "Donald Trump")]
@@ -60,7 +67,7 @@ def test_headline_and_lead_mentions_weigh_more_than_the_rest() -> None:
     assert (found["Donald Trump"].salience, found["Donald Trump"].mentions) == (6.0, 5)
     assert found["Moon Jae-in"].written == ["Moon", "Moon Jae-in"]
     assert {s.seen for s in found.values()} == {"2019-06-30T07:00:00Z"}
-    assert [s.name for s in sightings(article())][0] == "Donald Trump"  # most salient first
+    assert next(s.name for s in sightings(article())) == "Donald Trump"  # most salient first
 
 
 def test_a_story_ranks_its_entities_by_salience_not_by_mentions() -> None:
@@ -130,7 +137,7 @@ SIGNAL_RULES_YAML = """
 SIGNAL_RULES = parse_rules(yaml.safe_load(SIGNAL_RULES_YAML))
 
 
-def sighting_of(name: str, seen: str, mentions: int = 1, others: tuple[str, ...] = (), article_id: str = "a",
+def sighting_of(name: str, seen: str, mentions: int = 1, *, others: tuple[str, ...] = (), article_id: str = "a",
                 label: str = "ORG") -> EntitySighting:
     return EntitySighting(entity_id=entity_id(name, label), name=name, label=label, written=[name], mentions=mentions,
                           salience=1.0, article_id=article_id, story_id=f"story-{article_id}", seen=seen,
@@ -155,7 +162,7 @@ async def surges(items: list[EntitySighting], tmp_path: Path) -> list[EntitySign
     """What the entities agent fires on `items`, each sent as the sightings agent sends it (timestamp: its time)."""
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:" + SIGNAL_RULES_YAML)
-    app, topics, fold = stage_app("entities", Settings.from_env({}, rules_file=rules, rules_reload_seconds=0))
+    _app, topics, fold = stage_app("entities", Settings.from_env({}, rules_file=rules, rules_reload_seconds=0))
     fired = topics.alert_signals.__aiter__()
     async with fold.test_context() as registry:
         for item in items:
@@ -164,14 +171,15 @@ async def surges(items: list[EntitySighting], tmp_path: Path) -> list[EntitySign
     while True:
         try:
             found.append((await fired.get(timeout=0.5)).value)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return found
 
 
 async def test_a_surge_fires_once_when_the_trailing_hour_reaches_factor_times_the_baseline(tmp_path: Path) -> None:
     assert not SIGNAL_RULES.errors
-    hours = [datetime(2019, 6, 29, 7, 10, tzinfo=timezone.utc) + timedelta(hours=h) for h in range(24)]
-    baseline = [sighting_of("Acme", f"{hour:%Y-%m-%dT%H:%M:%SZ}", 2, article_id=f"b{n}") for n, hour in enumerate(hours)]
+    hours = [datetime(2019, 6, 29, 7, 10, tzinfo=UTC) + timedelta(hours=h) for h in range(24)]
+    baseline = [sighting_of("Acme", f"{hour:%Y-%m-%dT%H:%M:%SZ}", 2, article_id=f"b{n}")
+                for n, hour in enumerate(hours)]
     # 2 mentions an hour from 29 June 07:10 to 30 June 06:10
     burst = [sighting_of("Acme", f"2019-06-30T07:1{n}:00Z", 2, article_id=f"n{n}") for n in range(6)]
     fired = await surges(baseline + burst, tmp_path)

@@ -16,15 +16,22 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from wirewatch import cli
-from agents.ingest.feeds import (MAX_REMEMBERED_IDS, FeedConfig, FeedPoller, StateStore, load_feeds,
-                                 parse_feed, state_path)
+from agents.ingest.feeds import (
+    MAX_REMEMBERED_IDS,
+    FeedConfig,
+    FeedPoller,
+    StateStore,
+    load_feeds,
+    parse_feed,
+    state_path,
+)
 from agents.ingest.fetch import address_refusal
 from agents.ingest.files import RawMessage
 from streams.raw import parse_raw
 from streams.settings import Settings
-from tests.kafka_io import read_to_end, read_topic_sync
 from tests.conftest import REPO
+from tests.kafka_io import read_to_end, read_topic_sync
+from wirewatch import cli
 
 LONG_BODY = "<p>" + "The central bank raised rates by half a point on Thursday. " * 30 + "</p>"
 
@@ -343,7 +350,7 @@ async def test_feeds_are_refused_on_private_addresses_by_default(site: FeedSite,
 class _Handler(http.server.BaseHTTPRequestHandler):
     body = b""
 
-    def do_GET(self) -> None:  # noqa: N802 (the http.server interface)
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/rss+xml")
         self.send_header("Content-Length", str(len(self.body)))

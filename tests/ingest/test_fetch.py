@@ -10,8 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from agents.ingest.fetch import (FetchError, GuardedResolver, address_refusal, check_target, client_session,
-                                 fetch)
+from agents.ingest.fetch import FetchError, GuardedResolver, address_refusal, check_target, client_session, fetch
 from streams.settings import Settings
 
 

@@ -8,13 +8,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from agents.ingest.endpoint import (bearer_token_matches, parse_body, prepare_articles, prepare_in_turns, Rejected,
-                                    send_all)
+from agents.ingest.endpoint import (
+    Rejected,
+    bearer_token_matches,
+    parse_body,
+    prepare_articles,
+    prepare_in_turns,
+    send_all,
+)
 from streams.settings import Settings
 from tests.conftest import wait_for
 from tests.kafka_io import read_to_end, read_topic_sync
@@ -58,7 +65,7 @@ def wait_for_web(process: Any, timeout: float = 60.0) -> int:
     """The worker's web port, once `/metrics` answers there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, open(process.log_path, encoding="utf-8").read()[-3000:]
+        assert process.poll() is None, Path(process.log_path).read_text(encoding="utf-8")[-3000:]
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{process.web_port}/metrics", timeout=2):
                 return process.web_port
@@ -119,7 +126,7 @@ def test_one_bad_line_refuses_the_whole_request(clean_port, pipeline_settings) -
     assert status == 400
     assert answer["line"] == 2 and answer["reason"] == "empty_body"
     assert answer["error"].startswith("line 2: no article body")
-    status, _, accepted = post(clean_port, orjson.dumps({"title": "Marker", "text": body_text("Initech")}))
+    status, _, _accepted = post(clean_port, orjson.dumps({"title": "Marker", "text": body_text("Initech")}))
     assert status == 202
     # Only the later, valid request reached the raw topic: nothing of the refused one was sent. A 202 comes once the
     # broker has the articles, so the topic as it is now holds all there is.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import orjson
@@ -11,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wirewatch.cli import parser
 from agents.ingest.producer import ingest_paths
 from agents.ingest.replay import replay_delays, replay_order
 from streams.settings import Settings
 from tests.kafka_io import read_topic_sync
+from wirewatch.cli import parser
 
 NOON = datetime(2024, 2, 26, 12, 0, tzinfo=UTC)
 
@@ -79,5 +80,5 @@ def test_replay_at_speed_60_sends_a_minute_apart_articles_a_second_apart(pipelin
     raw = read_topic_sync(pipeline_settings, "raw", 3)
     assert [r["title"] for r in raw] == ["first", "second", "third"]
     # Each is stamped when sent, so each gap is the replayed minute: about a second (generous for a busy machine).
-    gaps = [later["ingested_at"] - earlier["ingested_at"] for earlier, later in zip(raw, raw[1:])]
+    gaps = [later["ingested_at"] - earlier["ingested_at"] for earlier, later in pairwise(raw)]
     assert all(0.6 <= gap <= 2.0 for gap in gaps), gaps

@@ -12,8 +12,8 @@ import pytest
 
 from agents.ingest.producer import ingest_paths
 from streams.settings import Settings
-from tests.kafka_io import read_to_end, read_topic_sync, wait_consumed
 from tests.conftest import long_news_text
+from tests.kafka_io import read_to_end, read_topic_sync, wait_consumed
 
 pytestmark = pytest.mark.integration
 INPUTS = {"clean": "raw", "dedup": "clean", "tag": "deduped", "alert": "tagged", "stories": "tagged",

@@ -18,7 +18,6 @@ import orjson
 import pytest
 
 from agents.alert.rules import CHANNELS
-from wirewatch.embedded_broker import free_port
 from agents.sinks.channels import SWITCHES
 from agents.sinks.console import format_alert
 from agents.sinks.email import alert_text
@@ -29,6 +28,7 @@ from streams.settings import Settings
 from streams.topics import TOPIC_SPECS
 from tests.conftest import stage_app
 from tests.sink_fixtures import Client, Mailbox, Receiver, full_alert, serving, smtp_serving
+from wirewatch.embedded_broker import free_port
 
 RULES = """rules:
   - id: everywhere
@@ -79,9 +79,9 @@ async def alert_worker(tmp_path: Path, rules: str = RULES, mailbox: Mailbox | No
     async with AsyncExitStack() as stack:
         slack_url = await stack.enter_async_context(serving(slack, "/services/T1/B2/secret"))
         smtp_port = stack.enter_context(smtp_serving(mailbox))
-        options: dict[str, Any] = dict(slack_webhook_url=slack_url, smtp_host="127.0.0.1", smtp_port=smtp_port,
-                                       smtp_from="wirewatch@example.com", smtp_to="desk@example.com",
-                                       webhook_retries=2)
+        options: dict[str, Any] = {"slack_webhook_url": slack_url, "smtp_host": "127.0.0.1", "smtp_port": smtp_port,
+                                   "smtp_from": "wirewatch@example.com", "smtp_to": "desk@example.com",
+                                   "webhook_retries": 2}
         config = Settings.from_env({}, rules_file=tmp_path / "rules.yaml", web_port=free_port(),
                                    **{**options, **settings})
         app, topics, agent = stage_app("alert", config)
@@ -93,8 +93,8 @@ async def alert_worker(tmp_path: Path, rules: str = RULES, mailbox: Mailbox | No
 
 
 async def test_each_channel_a_rule_names_gets_its_alert_once(tmp_path: Path) -> None:
-    async with alert_worker(tmp_path) as worker, aiohttp.ClientSession() as session:
-        async with session.get(worker.stream_url) as stream:
+    async with alert_worker(tmp_path) as worker, aiohttp.ClientSession() as session, \
+            session.get(worker.stream_url) as stream:
             events = Client(stream)
             assert (await events.next()).comment == "wirewatch alerts"  # subscribed from here on
             await worker.agent.put(tagged_korea_story().dumps())

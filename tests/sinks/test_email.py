@@ -13,18 +13,18 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from wirewatch.embedded_broker import free_port
 from agents.sinks.email import EmailSink, alert_email
 from agents.sinks.retry import RetryPolicy
 from streams.settings import Settings
 from tests.sink_fixtures import Mailbox, Sleeps, alerts_counted, full_alert, smtp_serving
+from wirewatch.embedded_broker import free_port
 
 SENDER = "wirewatch@alerts.example.com"
 RECIPIENTS = ["desk@example.com", "ops@example.org"]
 USER, PASSWORD = "wirewatch", "pa55-w0rd-never-logged"
 
 
-def check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+def check_login(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (USER.encode(), PASSWORD.encode())
     return AuthResult(success=ok, handled=False)  # handled=False: the server sends the 235 or 535 reply
 
@@ -101,7 +101,7 @@ async def test_a_permanent_refusal_is_final(smtp_server) -> None:
 async def test_recipients_refused_for_good_are_final_and_for_now_are_retried(smtp_server) -> None:
     _, port = smtp_server(Mailbox(rcpt_reply="550 5.1.1 no such mailbox"))
     assert (await sink(port).deliver(full_alert())).reason == "rejected"
-    mailbox, port = smtp_server(Mailbox(rcpt_reply="450 4.2.1 mailbox busy"))
+    _mailbox, port = smtp_server(Mailbox(rcpt_reply="450 4.2.1 mailbox busy"))
     result = await sink(port, attempts=2).deliver(full_alert())
     assert (result.delivered, result.attempts, result.reason) == (False, 2, "smtp_450")
 

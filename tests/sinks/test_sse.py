@@ -10,12 +10,12 @@ import aiohttp
 import orjson
 import pytest
 
-from wirewatch.embedded_broker import free_port
 from agents.sinks.sse import PATH, AlertStream, install_alert_stream
 from streams.app import create_app
 from streams.records import Alert
 from streams.settings import Settings
 from tests.sink_fixtures import Client, Event, alerts_counted, full_alert
+from wirewatch.embedded_broker import free_port
 
 HEARTBEAT = 0.3
 

@@ -13,8 +13,8 @@ import pytest
 
 from agents.ingest.producer import ingest_paths
 from agents.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from streams.settings import Settings
 from streams.records import CleanArticle, DedupVerdict, EntityMention, TaggedArticle
+from streams.settings import Settings
 from tests.conftest import metric_value, wait_for
 from tests.kafka_io import changelog_to_end, produce, read_to_end, read_topic_sync, read_until
 from tests.sink_fixtures import SEED_ALERTS, SEED_TRIGGERS
@@ -75,7 +75,7 @@ def test_alerts_reach_the_webhook_signed_once_each_after_a_retry(spawn_worker, p
     # The first request got a 500 and was tried again with the same key; every other alert went through at once.
     assert requests[0].status == 500
     tries = Counter(r.key for r in requests)
-    assert tries == {**{key: 1 for key in keys}, requests[0].key: 2}
+    assert tries == {**dict.fromkeys(keys, 1), requests[0].key: 2}
     assert set(tries) == keys  # each key is an alert the alerts topic carries, and nothing else arrived
 
     by_key = {a["idempotency_key"]: a for a in alerts}

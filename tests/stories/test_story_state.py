@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import socket
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -28,7 +29,7 @@ SUMMIT = "Kim Jong Un and Donald Trump meet at the DMZ"
 
 
 def tagged(article_id: str, kind: str = "new", *, story: str = "s1", title: str = SUMMIT, source: str | None = "Wire",
-           published: datetime | None = datetime(2019, 6, 30, 7, 0, tzinfo=timezone.utc), ingested_at: float = 1e9,
+           published: datetime | None = datetime(2019, 6, 30, 7, 0, tzinfo=UTC), ingested_at: float = 1e9,
            added: int = 0, url: str | None = None, entities: dict[tuple[str, str], int] | None = None) -> TaggedArticle:
     """A tagged article of `story`; `entities` maps (canonical name, label) to how often the text mentions it."""
     mentions = [EntityMention(start=0, end=len(name), text=name, label=label, canonical=name)
@@ -72,9 +73,9 @@ def test_updates_and_other_outlets_add_versions_sources_and_entities() -> None:
     state = fold(
         tagged("s1", source="Bloomberg", entities={kim: 2, trump: 1}),
         tagged("s2", "update", source="Bloomberg", title="Trump invites Kim", added=3, entities={kim: 1, moon: 4},
-               published=datetime(2019, 6, 30, 9, 30, tzinfo=timezone.utc)),
+               published=datetime(2019, 6, 30, 9, 30, tzinfo=UTC)),
         tagged("s3", "same_story", source="Reuters", added=1, entities={trump: 1},
-               published=datetime(2019, 6, 30, 8, 0, tzinfo=timezone.utc)))
+               published=datetime(2019, 6, 30, 8, 0, tzinfo=UTC)))
     assert state["headline"] == SUMMIT  # the first article's, not the update's
     assert (state["first_seen"], state["last_update"]) == ("2019-06-30T07:00:00Z", "2019-06-30T09:30:00Z")
     assert [(v["id"], v["kind"], v["added_sentences"]) for v in state["versions"]] == [
@@ -104,7 +105,7 @@ def test_the_same_article_ingested_again_is_a_new_delivery() -> None:
 
 
 def test_ingest_time_stands_in_for_an_unknown_publish_time() -> None:
-    ingested = datetime(2024, 5, 1, 12, 30, 15, tzinfo=timezone.utc).timestamp()
+    ingested = datetime(2024, 5, 1, 12, 30, 15, tzinfo=UTC).timestamp()
     state = fold(tagged("s1"), tagged("s2", "update", published=None, ingested_at=ingested))
     assert (state["first_seen"], state["last_update"]) == ("2019-06-30T07:00:00Z", "2024-05-01T12:30:15Z")
     assert state["versions"][1]["published"] is None
@@ -129,22 +130,22 @@ def test_versions_and_entities_are_bounded_and_the_totals_kept() -> None:
 def test_stories_since_lists_summaries_newest_first() -> None:
     def story(story_id: str, hour: int) -> dict[str, Any]:
         return story_state(None, tagged(story_id, story=story_id,
-                                        published=datetime(2019, 6, 30, hour, tzinfo=timezone.utc)))
+                                        published=datetime(2019, 6, 30, hour, tzinfo=UTC)))
 
     table = {s["story_id"]: s for s in [story("a", 7), story("b", 9), story("c", 8), story("d", 6)]}
-    listed = stories_since(table, datetime(2019, 6, 30, 7, tzinfo=timezone.utc), limit=10)
+    listed = stories_since(table, datetime(2019, 6, 30, 7, tzinfo=UTC), limit=10)
     assert [s["story_id"] for s in listed] == ["b", "c", "a"]  # 07:00 itself is included
     assert "versions" not in listed[0] and listed[0]["latest_version"]["id"] == "b"
-    assert [s["story_id"] for s in stories_since(table, datetime(2000, 1, 1, tzinfo=timezone.utc), 2)] == ["b", "c"]
-    assert stories_since(table, datetime(2019, 6, 30, 7, tzinfo=timezone.utc), 10, where=lambda s: s != "b")[0][
+    assert [s["story_id"] for s in stories_since(table, datetime(2000, 1, 1, tzinfo=UTC), 2)] == ["b", "c"]
+    assert stories_since(table, datetime(2019, 6, 30, 7, tzinfo=UTC), 10, where=lambda s: s != "b")[0][
         "story_id"] == "c"
 
 
 def test_parse_time_takes_iso_8601_and_says_what_it_wants() -> None:
-    utc = datetime(2019, 6, 30, 7, tzinfo=timezone.utc)
+    utc = datetime(2019, 6, 30, 7, tzinfo=UTC)
     assert parse_time("2019-06-30T07:00:00Z") == parse_time("2019-06-30T09:00:00+02:00") == utc
     assert parse_time("2019-06-30T07:00") == utc  # no offset: UTC
-    assert parse_time("2019-06-30") == datetime(2019, 6, 30, tzinfo=timezone.utc)
+    assert parse_time("2019-06-30") == datetime(2019, 6, 30, tzinfo=UTC)
     with pytest.raises(ValueError, match="not an ISO 8601 time"):
         parse_time("yesterday")
 
@@ -203,22 +204,30 @@ def test_two_stories_workers_each_answer_for_every_story(spawn_worker, pipeline_
     ports = [int(w.web_port) for w in workers]  # type: ignore[attr-defined]
     since = "/stories?since=2019-06-30T00:00:00Z&limit=1000"
     # Both workers in the group, each owning some partitions, before anything is sent: both fold articles.
+    def sees_two_workers(port: int) -> bool:
+        status, _, headers = http_get(port, since)
+        return status == 200 and headers.get("X-Wirewatch-Workers") == "2"
+
     for port in ports:
-        wait_for(lambda: (lambda r: r[0] == 200 and r[2].get("X-Wirewatch-Workers") == "2")(http_get(port, since)),
-                 40, f"worker on port {port} to see two workers")
+        wait_for(functools.partial(sees_two_workers, port), 40, f"worker on port {port} to see two workers")
 
     story_ids = [f"story-{n}" for n in range(10)] + ["wire/42"]  # a producer's id may hold a slash
     assert {key_partition(s, pipeline_settings.partitions) for s in story_ids} == {0, 1, 2, 3}
     articles = []
     for n, story_id in enumerate(story_ids):
-        hour = datetime(2019, 6, 30, 8, tzinfo=timezone.utc).timestamp() + n * 60
+        hour = datetime(2019, 6, 30, 8, tzinfo=UTC).timestamp() + n * 60
         articles.append(tagged(story_id, story=story_id, title=f"Story {n}", ingested_at=hour, published=None))
         articles.append(tagged(f"{story_id}-v2", "update", story=story_id, title=f"Story {n}, updated", added=1,
                                ingested_at=hour + 30, published=None, source="Other"))
     asyncio.run(produce_tagged(pipeline_settings, articles))
 
-    listing = wait_for(lambda: (lambda r: r[1] if r[0] == 200 and len(r[1]) == len(story_ids) and all(
-        s["counts"]["versions"] == 2 for s in r[1]) else None)(http_get(ports[0], since)), 30, "every story listed")
+    def every_story_listed() -> list | None:
+        status, listing, _ = http_get(ports[0], since)
+        complete = status == 200 and len(listing) == len(story_ids) and all(
+            s["counts"]["versions"] == 2 for s in listing)
+        return listing if complete else None
+
+    listing = wait_for(every_story_listed, 30, "every story listed")
     assert [s["story_id"] for s in listing] == list(reversed(story_ids))  # newest first
     assert listing[0]["latest_version"]["id"] == "wire/42-v2" and "versions" not in listing[0]
     status, other, headers = http_get(ports[1], since)

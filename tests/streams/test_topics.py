@@ -12,13 +12,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from streams.settings import Settings
+from streams.topics import COMPACTION_CONFIGS, TOPIC_SPECS, topic_name
+from tests.kafka_io import produce
 from wirewatch.admin import create_changelog_topics, create_topics
 from wirewatch.embedded_broker import EmbeddedBroker, broker_for
 from wirewatch.stages import STAGE_MODULES
 from wirewatch.worker import build_stage_app
-from streams.settings import Settings
-from streams.topics import COMPACTION_CONFIGS, TOPIC_SPECS, topic_name
-from tests.kafka_io import produce
 
 pytestmark = pytest.mark.integration
 # Short enough to watch: the broker checks retention and cleans logs every half second, and the test's topics
@@ -110,7 +110,7 @@ def test_topics_get_retention_and_compaction_and_the_broker_applies_them(cleanin
     while True:
         first_raw, raw = asyncio.run(read_all(settings, names["raw"]))  # the newest may have gone too
         _, rules = asyncio.run(read_all(settings, names["rules"]))
-        if first_raw >= 20 and len(rules) <= 4 or time.monotonic() > deadline:
+        if (first_raw >= 20 and len(rules) <= 4) or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert first_raw >= 20 and b'{"title": "old news"}' not in {value for _, value in raw}, \

@@ -8,11 +8,11 @@ import pytest
 from faust.types import TP
 from mode.utils.queues import FlowControlQueue
 
-from wirewatch.embedded_broker import EmbeddedBroker
-from wirewatch.worker import build_stage_app
 from streams.app import create_app
 from streams.settings import Settings
 from streams.transport import FlowControl
+from wirewatch.embedded_broker import EmbeddedBroker
+from wirewatch.worker import build_stage_app
 
 
 async def test_resuming_flow_keeps_queued_events_and_a_revocation_clears_them() -> None:

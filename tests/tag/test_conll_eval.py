@@ -82,6 +82,7 @@ def test_the_tagger_keeps_its_readme_score_on_the_dev_set() -> None:
     """The README: P 0.781, R 0.681, entity-level F1 0.728 (the stock model: 0.650); floors a little under."""
     documents = dev_set()
     mentions = Tagger.from_settings(Settings.from_env({})).tag([d.text for d in documents])
-    found = [token_entities(d, [(m.start, m.end, m.label) for m in found]) for d, found in zip(documents, mentions)]
+    found = [token_entities(d, [(m.start, m.end, m.label) for m in found])
+             for d, found in zip(documents, mentions, strict=True)]
     precision, recall, f1 = score(found, [d.entities for d in documents]).overall
     assert precision >= 0.77 and recall >= 0.67 and f1 >= 0.72, (precision, recall, f1)

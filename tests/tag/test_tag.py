@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pytest
 import spacy
@@ -240,7 +241,7 @@ def test_seed_mentions_are_names_not_credits_or_possessives(seed_mentions: list[
 
 
 def test_offsets_index_the_text_as_given(seed_texts: list[str], seed_mentions: list[list[EntityMention]]) -> None:
-    for text, mentions in zip(seed_texts, seed_mentions):
+    for text, mentions in zip(seed_texts, seed_mentions, strict=True):
         assert mentions
         for m in mentions:
             assert text[m.start:m.end] == m.text
@@ -308,33 +309,33 @@ def test_surnames_resolve_to_the_full_name_and_become_person() -> None:
 
 def test_surname_matching_several_full_names_goes_to_the_most_mentioned() -> None:
     text = "Donald Trump spoke. Ivanka Trump spoke. Donald Trump left. Trump said."
-    found = resolve_entities(text, spans(text, ("Donald Trump", "PERSON"), ("Ivanka Trump", "PERSON")) +
-                             [(text.rindex("Trump"), len(text) - len(" said."), "PERSON")])
+    found = resolve_entities(text, [*spans(text, ("Donald Trump", "PERSON"), ("Ivanka Trump", "PERSON")),
+                                    (text.rindex("Trump"), len(text) - len(" said."), "PERSON")])
     assert found[-1].canonical == "Donald Trump"
 
 
 def test_surname_tied_between_full_names_goes_to_the_one_named_first() -> None:
     text = "Donald Trump spoke. His daughter, Ivanka Trump, agreed. Trump said."
     said = text.rindex("Trump")
-    found = resolve_entities(text, spans(text, ("Donald Trump", "PERSON"), ("Ivanka Trump", "PERSON")) +
-                             [(said, said + 5, "PERSON")])
+    found = resolve_entities(text, [*spans(text, ("Donald Trump", "PERSON"), ("Ivanka Trump", "PERSON")),
+                                    (said, said + 5, "PERSON")])
     assert [m.canonical for m in found] == ["Donald Trump", "Ivanka Trump", "Donald Trump"]
 
 
 def test_surname_goes_to_the_full_name_mentioned_most() -> None:
     text = "Jihye Lee wrote. Rachel Lee and Rachel Lee said. Lee added."
     added = text.rindex("Lee")
-    found = resolve_entities(text, spans(text, ("Jihye Lee", "PERSON"), ("Rachel Lee", "PERSON"))
-                             + [(added, added + 3, "PERSON")])
+    found = resolve_entities(text, [*spans(text, ("Jihye Lee", "PERSON"), ("Rachel Lee", "PERSON")),
+                                    (added, added + 3, "PERSON")])
     assert [m.canonical for m in found][-1] == "Rachel Lee"
 
 
 def test_headline_merge_is_cut_back_to_the_name_the_body_uses() -> None:
     text = "Trump Invites Kim to the Border\n\nDonald Trump invited Kim. Trump said so."
     said = text.rindex("Trump")
-    found = resolve_entities(text, spans(text, ("Trump Invites", "PERSON"), ("Donald Trump", "PERSON"))
-                             + [(said, said + 5, "PERSON")])
-    assert [(m.text, m.canonical) for m in found][0] == ("Trump", "Donald Trump")
+    found = resolve_entities(text, [*spans(text, ("Trump Invites", "PERSON"), ("Donald Trump", "PERSON")),
+                                    (said, said + 5, "PERSON")])
+    assert next((m.text, m.canonical) for m in found) == ("Trump", "Donald Trump")
 
 
 def test_org_tagged_name_never_called_a_person_is_not_merged_into_one() -> None:

@@ -19,7 +19,8 @@ def nlp() -> Language:
 
 
 def test_caps_headline_takes_the_body_spelling_and_unseen_words_are_capitalised() -> None:
-    text = "SOCCER - JAPAN TAKES LUCKY VICTORY IN THE U.S.\nJapan began the defence of their title in the U.S. on Friday."
+    text = ("SOCCER - JAPAN TAKES LUCKY VICTORY IN THE U.S.\n"
+            "Japan began the defence of their title in the U.S. on Friday.")
     headline, body = restore_case(text).split("\n")
     assert headline == "Soccer - Japan Takes Lucky Victory in the U.S."
     assert body == text.split("\n")[1]
@@ -45,7 +46,7 @@ def test_restored_text_keeps_every_offset_and_letter(text: str) -> None:
     restored = restore_case(text)
     assert len(restored) == len(text)
     assert [i for i, ch in enumerate(restored) if ch == "\n"] == [i for i, ch in enumerate(text) if ch == "\n"]
-    assert all(same_letter(a, b) for a, b in zip(restored, text)), (restored, text)
+    assert all(same_letter(a, b) for a, b in zip(restored, text, strict=True)), (restored, text)
 
 
 @pytest.mark.parametrize(("span", "names"), [

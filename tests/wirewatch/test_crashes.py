@@ -14,12 +14,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
-from wirewatch.embedded_broker import EmbeddedBroker, broker_for, free_port
 from agents.ingest.producer import kafka_producer
-from wirewatch.supervisor import BrokerChild, Supervisor, WorkerProcess, stop_workers
+from benchmarks.reuters import reuters_raw
 from streams.metrics import WORKER_RESTARTS
 from streams.raw import raw_from_mapping
 from streams.settings import Settings
@@ -27,6 +25,9 @@ from streams.topics import topic_name
 from tests.conftest import REPO, shared_data, wait_for
 from tests.kafka_io import read_to_end, read_until, wait_consumed
 from tests.webhook_receiver import Receiver
+from wirewatch.admin import create_topics
+from wirewatch.embedded_broker import EmbeddedBroker, broker_for, free_port
+from wirewatch.supervisor import BrokerChild, Supervisor, WorkerProcess, stop_workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]  # each waits up to 420 s for its outcome
 PIPELINE = ("clean", "dedup", "tag", "alert")
@@ -47,7 +48,6 @@ def reuters_stream(count: int) -> Stream:
     """The first `count` Reuters wires by date, each with its own ingest time, and their verdicts from the dedup core
     in one process (the pipeline's verdicts whatever the number of workers)."""
     shared_data("reuters21578/reuters21578.jsonl.gz")  # skips with a message when the data is absent
-    from benchmarks.reuters import reuters_raw
     settings = Settings.from_env({})
     wires = [{**wire, "ingested_at": 1_500_000_000.0 + n} for n, wire in enumerate(reuters_raw(count))]
     index = in_memory_index(settings)
@@ -183,7 +183,7 @@ def test_each_stage_worker_killed_in_turn_loses_nothing_and_alerts_once(
     restarts_before = {stage: WORKER_RESTARTS.labels(stage)._value.get() for stage in PIPELINE}
     sent = len(reuters_2000.values)
     kills = {int(sent * share): (lambda stage=stage: pipeline.kill(stage))
-             for share, stage in zip((0.15, 0.35, 0.55, 0.75), PIPELINE)}
+             for share, stage in zip((0.15, 0.35, 0.55, 0.75), PIPELINE, strict=True)}
     asyncio.run(produce_paced(settings, reuters_2000.values, per_second=50, at=kills))
 
     tagged, letters = outcome(settings, reuters_2000, timeout=420)

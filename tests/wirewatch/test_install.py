@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from tests.conftest import REPO
 
 # What the install is built from; copied so that the build's `*.egg-info` is not written into the checkout.
@@ -49,7 +50,8 @@ def run_installed(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProc
     """`python *args` in `cwd` with only the install on the path and every setting at its default."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_") and k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(site)
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def test_the_default_rules_and_aliases_are_the_installed_ones(site: Path, elsewhere: Path) -> None:

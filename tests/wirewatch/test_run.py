@@ -2,6 +2,7 @@
 workers, nothing left behind."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -16,8 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from wirewatch.embedded_broker import free_port
 from tests.conftest import REPO, metric_value, wait_for
+from wirewatch.embedded_broker import free_port
 
 pytestmark = pytest.mark.integration
 STAGES = 7
@@ -89,10 +90,8 @@ def start_run(tmp_path: Path) -> Iterator[Callable[..., Run]]:
         if run.process.poll() is None:
             run.process.kill()
         for pid in left:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def children_of(pid: int) -> list[int]:
@@ -166,10 +165,8 @@ def story_listing(url: str, done: Callable[[list], bool], timeout: float) -> lis
     """The stories worker's listing at `url` once `done` accepts it (or the last one seen)."""
     deadline, found = time.monotonic() + timeout, []
     while time.monotonic() < deadline and not done(found):
-        try:
+        with contextlib.suppress(OSError):  # not up yet, or 503 while its partitions are assigned
             found = orjson.loads(urllib.request.urlopen(url, timeout=5).read())
-        except OSError:  # not up yet, or 503 while its partitions are assigned
-            pass
         time.sleep(0.3)
     return found
 
@@ -200,7 +197,7 @@ def test_run_shows_the_seeds_then_continues_where_it_stopped_and_starts_over_whe
         ["DUPLICATE"] * 3, text
     assert "continuing from the last run" in second.stderr.decode()
     listed = story_listing(stories.replace(str(first.web_port + 5), str(second.web_port + 5)),
-                           lambda found: bool(found), timeout=1)
+                           bool, timeout=1)
     assert listed == [], "the stories worker stopped with the run"
 
     third = start_run("--fresh", "--exit-after-idle", "5")
