@@ -14,8 +14,8 @@ TOOLS = Path(sys.executable).parent  # the virtualenv's bin/, where the `test` e
 
 
 @pytest.mark.parametrize("command", [
-    ["ruff", "check", "--no-cache", "."],
-    ["mypy", "--no-incremental"],  # the files and the strictness per module are in pyproject.toml
+    ["ruff", "check", "."],
+    ["mypy"],  # the files and the strictness per module are in pyproject.toml
     ["vulture"],  # the paths, the whitelist and the confidence are in pyproject.toml
 ], ids=lambda command: command[0])
 def test_tool_finds_nothing(command: list[str]) -> None:
