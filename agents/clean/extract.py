@@ -13,7 +13,7 @@ Classes of non-body content removed (each a rule over many sites, none tuned to 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import trafilatura
 from lxml import etree
@@ -111,6 +111,7 @@ def _drop(element: HtmlElement) -> None:
 def _blocks(body: etree._Element) -> Iterator[tuple[str, str]]:
     """(tag, text) of each block of trafilatura's body: list items and table rows one block each."""
     for element in body:
+        parts: Iterable[etree._Element]
         if element.tag == "list":
             parts = element.iter("item")
         elif element.tag == "table":
@@ -119,7 +120,7 @@ def _blocks(body: etree._Element) -> Iterator[tuple[str, str]]:
             parts = [element]
         for part in parts:
             if text := _text(part):
-                yield element.tag, text
+                yield str(element.tag), text  # trafilatura's own tag names
 
 
 def _text(element: etree._Element) -> str:
