@@ -25,7 +25,7 @@ from typing import Any
 from agents.alert.conditions import ArticleView, phrase_words
 from agents.alert.core import alerts_for
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import RuleSet, parse_rules
+from agents.alert.rules import Rule, RuleSet, parse_rules
 from agents.clean.core import clean_article
 from agents.tag.articles import tag_articles
 from agents.tag.core import Tagger
@@ -82,15 +82,15 @@ def watchable_phrases(wires: Sequence[TaggedArticle]) -> list[str]:
         in_titles |= {w for w in words if len(w) > 3} | {f"{a} {b}" for a, b in pairwise(words)}
     counts: Counter[str] = Counter()
     for wire in wires:
-        words = phrase_words(wire.article.full_text)
-        counts.update((set(words) | {f"{a} {b}" for a, b in pairwise(words)}) & in_titles)
+        text_words = phrase_words(wire.article.full_text)
+        counts.update((set(text_words) | {f"{a} {b}" for a, b in pairwise(text_words)}) & in_titles)
     return sorted(p for p, n in counts.items() if 2 <= n <= MAX_SHARE * len(wires))
 
 
 class EveryRule(RuleSet):
     """The reference: the same rules with the index bypassed, so each article is asked of every rule."""
 
-    def candidates(self, view: ArticleView) -> list:  # type: ignore[override]
+    def candidates(self, view: ArticleView) -> list[Rule]:
         return list(self.rules)
 
 

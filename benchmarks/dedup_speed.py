@@ -30,7 +30,7 @@ import orjson
 from agents.dedup.core import in_memory_index
 from agents.dedup.sentences import split_sentences
 from benchmarks.reuters_dedup import dedup_version
-from benchmarks.reuters_reference import clean_reuters
+from benchmarks.reuters_reference import clean_reuters, published_time
 from streams.records import CleanArticle
 from streams.settings import Settings
 
@@ -67,11 +67,11 @@ def synthetic_articles(models: Sequence[CleanArticle], count: int, seed: int, st
 
 def retimed(articles: Sequence[CleanArticle], start: datetime, span: timedelta) -> list[CleanArticle]:
     """The articles with publish times mapped linearly onto [start, start + span], order and proportions kept."""
-    first, last = articles[0].published, articles[-1].published
-    whole = (last - first) or timedelta(seconds=1)  # type: ignore[operator]
+    first, last = published_time(articles[0]), published_time(articles[-1])
+    whole = (last - first) or timedelta(seconds=1)
     moved = []
     for article in articles:
-        published = start + span * ((article.published - first) / whole)  # type: ignore[operator]
+        published = start + span * ((published_time(article) - first) / whole)
         moved.append(CleanArticle(**{**article.asdict(), "published": published,
                                      "ingested_at": published.timestamp()}))
     return moved
@@ -109,13 +109,14 @@ def main() -> None:
     settings = Settings.from_env()
     articles = clean_reuters(settings)
     stream, models = articles[:args.stream], articles[args.stream:]
-    stream_start = stream[0].published
+    stream_start = published_time(stream[0])
     fill = synthetic_articles(models, args.indexed, args.seed, stream_start - FILL_SPAN, FILL_SPAN)
     stream = retimed(stream, stream_start, STREAM_SPAN)
     loaded_rss = _peak_rss_mib()
 
     index = in_memory_index(settings)
-    fill_kinds, rates = Counter(), []
+    fill_kinds: Counter[str] = Counter()
+    rates = []
     started = time.perf_counter()
     for chunk in range(0, len(fill), FILL_CHUNK):
         chunk_started = time.perf_counter()
@@ -126,7 +127,7 @@ def main() -> None:
     filled_rss = _peak_rss_mib()
     sizes = table_bytes(index_tables(index))
 
-    seconds, cpu, kinds = [], [], Counter()
+    seconds, cpu, kinds = [], [], Counter[str]()
     for _ in range(args.runs):
         run_index = copy.deepcopy(index)  # every run meets the same 100k-article index
         wall, started_cpu = time.perf_counter(), time.process_time()

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from benchmarks.dedup_speed import FILL_SPAN, STREAM_SPAN, retimed, synthetic_articles
 from benchmarks.pipeline_throughput import Worker, check_alive, print_table, spawn_replicas, stop
 from benchmarks.procfs import cpu_seconds, peak_rss_mib
-from benchmarks.reuters_reference import clean_reuters
+from benchmarks.reuters_reference import clean_reuters, published_time
 from streams.records import CleanArticle
 from streams.settings import Settings
 from streams.topics import DEDUP_SHARD_KEY, topic_name
@@ -115,7 +115,7 @@ def main() -> None:
     articles = clean_reuters(Settings.from_env())
     stream_length = args.batch * args.batches
     stream, models = articles[:stream_length], articles[stream_length:]
-    start = stream[0].published
+    start = published_time(stream[0])
     fill = synthetic_articles(models, args.indexed, args.seed, start - FILL_SPAN, FILL_SPAN)
     stream = retimed(stream, start, STREAM_SPAN)
     batches = [stream[i:i + args.batch] for i in range(0, stream_length, args.batch)]

@@ -248,7 +248,7 @@ def state_size(docs: Sequence[dict[str, Any]]) -> None:
           f"(max {max(story_bytes):,}); {statistics.mean(doc_bytes):,.0f} bytes per article's terms")
 
 
-class CountingMap(dict):  # type: ignore[type-arg]
+class CountingMap(dict[Any, Any]):
     """A dict that counts assignments."""
 
     def __init__(self) -> None:

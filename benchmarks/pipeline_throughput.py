@@ -30,6 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -193,7 +194,7 @@ def print_table(results: dict[int, dict[str, float]], column: Callable[[int], st
 
 
 async def one_run(wires: Path, expected: int, logs: Path, tag_workers: int = 1,
-                  overrides: dict[str, object] | None = None) -> dict[str, float]:
+                  overrides: dict[str, Any] | None = None) -> dict[str, float]:
     """Steps 1–6 of one run with `tag_workers` tag workers and settings `overrides`; its figures by row name."""
     logs.mkdir(parents=True)
     with broker_for(Settings.from_env({}), logs / "kafka", log_path=logs / "broker.log") as broker:

@@ -29,6 +29,7 @@ from benchmarks.reuters_reference import (
     clean_reuters,
     jaccard,
     load_reference,
+    published_time,
     shingle_set,
     window_starts,
 )
@@ -183,6 +184,12 @@ def _near_duplicates(articles: Sequence[CleanArticle], titles: Sequence[str], se
                      show: int) -> None:
     """Print (b): P/R of duplicate/update against the reference at Jaccard >= `at`, misses and false positives."""
     position = {a.id: n for n, a in enumerate(articles)}
+
+    def matched_at(n: int) -> int | None:
+        """The position of the wire article `n`'s verdict matched, if it matched one."""
+        matched = verdicts[n].matched_id
+        return None if matched is None else position.get(matched)
+
     actual = {e.id for e in reference if e.best and e.best[1] >= at}
     predicted = {a.id for a, v in zip(articles, verdicts, strict=True) if v.kind in PREDICTED_KINDS}
     scores = confusion(actual, predicted)
@@ -192,10 +199,10 @@ def _near_duplicates(articles: Sequence[CleanArticle], titles: Sequence[str], se
           f"(tp {scores.tp}, fp {scores.fp}, fn {scores.fn})")
     # What the reference cannot see: marked revisions are updates by their mark whatever their overlap (part (c)
     # scores them), and an exact re-send of a wire more than a week older is outside the reference's window.
-    published = {a.id: a.published for a in articles}
+    published = {a.id: published_time(a) for a in articles}
     unseen = {a.id for a, v in zip(articles, verdicts, strict=True) if a.update_note or (
         v.kind == "duplicate" and v.similarity == 1.0 and v.matched_id in published
-        and a.published - published[v.matched_id] > SAME_WEEK)}  # type: ignore[operator]
+        and published_time(a) - published[v.matched_id] > SAME_WEEK)}
     outside = confusion(actual - unseen, predicted - unseen)
     print(f"    not counting the {len(unseen)} marked revisions and week-old exact re-sends: precision "
           f"{outside.precision:.3f} recall {outside.recall:.3f} (tp {outside.tp}, fp {outside.fp}, fn {outside.fn})")
@@ -222,8 +229,7 @@ def _near_duplicates(articles: Sequence[CleanArticle], titles: Sequence[str], se
 
     for cutoff in (0.3, 0.5, 0.8):
         kept = {articles[n].id for n in range(len(articles)) if articles[n].id in predicted
-                and verdicts[n].matched_id in position
-                and jaccard(sets[n], sets[position[verdicts[n].matched_id]]) >= cutoff}
+                and (m := matched_at(n)) is not None and jaccard(sets[n], sets[m]) >= cutoff}
         what_if = confusion(actual, kept)
         print(f"    what if only verdicts with exact J to matched_id >= {cutoff} counted: precision "
               f"{what_if.precision:.3f} recall {what_if.recall:.3f}")
@@ -233,8 +239,7 @@ def _near_duplicates(articles: Sequence[CleanArticle], titles: Sequence[str], se
         print(f"      miss {describe(n)}")
     for kind in PREDICTED_KINDS:
         false = [n for n, a in enumerate(articles) if a.id in predicted - actual and verdicts[n].kind == kind]
-        exact = [jaccard(sets[n], sets[position[verdicts[n].matched_id]]) for n in false
-                 if verdicts[n].matched_id in position]
+        exact = [jaccard(sets[n], sets[m]) for n in false if (m := matched_at(n)) is not None]
         print(f"    false {kind}s: {len(false)}; exact J to the matched wire: "
               f"{_histogram(exact, (0.0, 0.2, 0.5, 0.8, 1.01))}")
         for n in false[:show]:
@@ -249,7 +254,7 @@ def _span_days(iso_times: Sequence[str]) -> float:
 
 def _days(later: CleanArticle, earlier: CleanArticle) -> float:
     """Days between two articles' publish times."""
-    return (later.published - earlier.published).total_seconds() / 86400  # type: ignore[operator]
+    return (published_time(later) - published_time(earlier)).total_seconds() / 86400
 
 
 def _histogram(values: Sequence[float], edges: Sequence[float]) -> str:
@@ -261,10 +266,10 @@ def _histogram(values: Sequence[float], edges: Sequence[float]) -> str:
 def _corrections(articles: Sequence[CleanArticle], titles: Sequence[str], sets: Sequence[frozenset],
                  verdicts: Sequence[DedupVerdict], show: int) -> None:
     """Print (c): how the `CORRECTED -` wires come out, against the wire each corrects."""
-    starts = window_starts([a.published for a in articles])  # type: ignore[misc]
+    starts = window_starts([published_time(a) for a in articles])
     story_of = {a.id: v.story_id for a, v in zip(articles, verdicts, strict=True)}
     positions = [n for n, t in enumerate(titles) if CORRECTION.match(t) and "#" not in articles[n].id]
-    rows, outcome = [], Counter()
+    rows, outcome = [], Counter[str]()
     for n in positions:
         found = corrected_wire(n, starts[n], titles, sets)
         verdict = verdicts[n]

@@ -9,10 +9,11 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from agents.alert.core import AlertLedger, alerts_for
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import load_rules
+from agents.alert.rules import RuleSet, load_rules
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
 from agents.tag.articles import tag_articles
@@ -23,11 +24,13 @@ from streams.raw import raw_from_mapping
 from streams.records import DedupedArticle
 from streams.settings import Settings
 
+Result = TypeVar("Result")
 
-def timed(work: Callable[[], object], runs: int,
-          clock: Callable[[], float] = time.perf_counter) -> tuple[float, object]:
+
+def timed(work: Callable[[], Result], runs: int,
+          clock: Callable[[], float] = time.perf_counter) -> tuple[float, Result]:
     """Median seconds (wall, or CPU with `clock=time.process_time`) of `runs` calls of `work`, and the last result."""
-    seconds, result = [], None
+    seconds = []
     for _ in range(runs):
         started = clock()
         result = work()
@@ -70,7 +73,7 @@ def _dedup(cleaned: list, settings: Settings) -> list[DedupedArticle]:
     return [DedupedArticle(article=a, verdict=index.judge(a)) for a in cleaned]
 
 
-def _alert(tagged: list, rules: object) -> int:
+def _alert(tagged: list, rules: RuleSet) -> int:
     ledger, stories, raised = AlertLedger({}), StoryFacts({}), 0
     for alert in (a for t in tagged for a in alerts_for(t, rules, stories, now=0.0)):
         if ledger.pending(alert, ["topic"]):

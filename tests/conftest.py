@@ -13,8 +13,9 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
+import faust
 import orjson
 import pytest
 
@@ -29,6 +30,7 @@ from wirewatch.admin import create_topics
 from wirewatch.embedded_broker import EmbeddedBroker, broker_for, die_with_parent, free_port
 from wirewatch.stages import installer
 
+RecordType = TypeVar("RecordType")
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = DEFAULTS / "seeds"
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -55,13 +57,20 @@ def clean_or_none(raw: RawArticle) -> list[CleanArticle] | None:
         return None
 
 
+def value_of(event: faust.types.EventT[Any], record: type[RecordType]) -> RecordType:
+    """The `record` an event of an in-memory channel holds; the test fails when it holds something else."""
+    assert isinstance(event.value, record), event.value
+    return event.value
+
+
 def stage_app(name: str, settings: Settings | None = None) -> tuple[Any, Topics, Any]:
     """A stage's Faust app ready for `agent.test_context()`, its topics replaced by in-memory channels:
     (app, topics, the agent the stage's installer returns)."""
     # A test context assigns no partitions, and a RocksDB table opens its files per assigned partition.
     settings = dataclasses.replace(settings or Settings.from_env({}), table_store="memory")
     app = create_app(settings, name)
-    topics = Topics(**{role: app.channel(maxsize=1000) for role in TOPIC_SPECS})
+    # In-memory channels stand in for the topics: the agents use only what the two have in common.
+    topics = Topics(**{role: cast("faust.TopicT", app.channel(maxsize=1000)) for role in TOPIC_SPECS})
     agent = installer(name)(app, topics, settings)
     app.finalize()
     app.flow_control.resume()

@@ -28,7 +28,7 @@ SEED_ALERTS = len(SEED_TRIGGERS)
 
 def full_alert(**changes: object) -> Alert:
     """A new-development alert with entities, keywords, five new sentences, its link and its story's earlier one."""
-    fields: dict[str, object] = {
+    fields: dict[str, Any] = {
         "idempotency_key": "9e2b" * 16, "rule_id": "korea-summit",
         "description": "Kim Jong Un or North Korea in the news",
         "trigger": "new_development", "story_id": "story-dmz", "article_id": "bloomberg-v2",

@@ -42,6 +42,7 @@ class Receiver(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}/hook?{TOKEN}"
 
     def answer(self, headers: dict[str, str], body: bytes) -> int:

@@ -89,7 +89,8 @@ def test_example_rules_load_and_only_korea_summit_fires_on_the_seed(new_story: T
     assert len(ruleset.ids) >= 3
     fired = {rule.id: rule.match(new_story) for rule in ruleset}
     assert {rule_id for rule_id, found in fired.items() if found} == {"korea-summit"}
-    assert set(fired["korea-summit"].matched_entities) == {"Kim Jong Un", "North Korea"}
+    korea = fired["korea-summit"]
+    assert korea is not None and set(korea.matched_entities) == {"Kim Jong Un", "North Korea"}
 
 
 def test_entities_match_canonical_names_and_names_as_written_case_insensitively(new_story: TaggedArticle) -> None:

@@ -21,6 +21,7 @@ def test_alerts_wait_until_the_period_from_the_first_has_run_out() -> None:
     digests.add(full_alert(idempotency_key="b" * 64, trigger="new_story", title="Kim to meet Trump"), now=1500.0)
     assert digests.due(rules, now=1000.0 + 899) == []
     [(rule_id, summary)] = digests.due(rules, now=1000.0 + 900)
+    assert summary is not None
     assert (rule_id, summary.trigger, summary.title) == ("korea-summit", "digest", "2 alerts for korea-summit")
     assert summary.members == ["a" * 64, "b" * 64]
     assert summary.new_sentences[1].startswith("new story: Kim to meet Trump — Bloomberg <https://")
@@ -34,6 +35,7 @@ def test_a_replayed_alert_is_kept_once_and_the_digest_key_is_stable() -> None:
         digests.add(full_alert(idempotency_key=key), now=0.0)
     [(_, first)] = digests.due(rules, now=60.0)
     [(_, again)] = digests.due(rules, now=99.0)  # not sent yet (a crash): the same digest, the same key
+    assert first is not None and again is not None
     assert len(first.members) == 2 and first.idempotency_key == again.idempotency_key
 
 
@@ -49,6 +51,7 @@ def test_a_long_digest_lists_the_first_alerts_and_counts_the_rest() -> None:
     for n in range(MEMBERS_KEPT + 5):
         digests.add(full_alert(idempotency_key=f"{n:064x}"), now=0.0)
     [(_, summary)] = digests.due(rules, now=60.0)
+    assert summary is not None
     assert summary.title == f"{MEMBERS_KEPT + 5} alerts for korea-summit"
     assert len(summary.new_sentences) == MEMBERS_KEPT and "5 more not listed" in summary.detail
 

@@ -3,6 +3,7 @@ whose words the story has, a duplicate leaving the story as it was, forgetting, 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from agents.alert.facts import Fact, StoryFacts, stale_stories
 from tests.alert.test_alert_rules import article
@@ -48,6 +49,7 @@ def test_forgetting_a_story_that_is_not_there_is_harmless() -> None:
 
 
 def test_a_story_is_stale_only_once_its_last_article_is_older_than_the_retention() -> None:
-    entries = [("old", {"seen": 0.0}), ("at-the-line", {"seen": 10.0}), ("recent", {"seen": 50.0}),
-               ("unknown-age", {"entities": []}), ("gone", {})]
+    entries: list[tuple[str, dict[str, Any]]] = [
+        ("old", {"seen": 0.0}), ("at-the-line", {"seen": 10.0}), ("recent", {"seen": 50.0}),
+        ("unknown-age", {"entities": []}), ("gone", {})]
     assert stale_stories(entries, newest=100.0, retention=90.0) == ["old"]

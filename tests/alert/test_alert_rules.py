@@ -15,9 +15,9 @@ from agents.alert.conditions import ArticleView, Keywords
 from agents.alert.core import AlertThrottle, alerts_for
 from agents.alert.facts import StoryFacts
 from agents.alert.rules import RuleSet, parse_rules
-from streams.records import CleanArticle, DedupVerdict, EntityMention, EntitySignal, TaggedArticle
+from streams.records import Alert, CleanArticle, DedupVerdict, EntityMention, EntitySignal, TaggedArticle
 from streams.settings import Settings
-from tests.conftest import stage_app
+from tests.conftest import stage_app, value_of
 from tests.sink_fixtures import alerts_counted
 
 
@@ -54,8 +54,10 @@ def test_phrases_match_whole_words_across_punctuation_and_case() -> None:
     assert fired(rules, article("Crudeoil and boiling")) == []
 
 
-class CountedWords(tuple):
+class CountedWords(tuple[str, ...]):
     """An article's words that count the runs of words sliced out of them: one per phrase comparison."""
+
+    slices = 0
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
@@ -127,6 +129,7 @@ def test_cooldown_holds_a_story_back_and_a_replay_is_admitted_again() -> None:
     def admitted(fact: str, hour: int) -> bool:
         tagged = article(f"oil. {fact}", hour=hour, adds=fact)
         [alert] = alerts_for(tagged, rules, StoryFacts({}), now=0.0)
+        assert tagged.article.published is not None
         return throttle.admit(alert, rule, tagged.article.published.timestamp())
 
     assert admitted("Oil rose 3%.", 7)
@@ -168,7 +171,7 @@ async def test_the_alert_stage_turns_a_signal_into_one_alert(tmp_path: Path) -> 
         await agent.put(signal.dumps(), key=b"s1")  # re-delivered: the ledger has it
         await agent.put(signal.derive(rule_id="gone").dumps(), key=b"s1")  # its rule was removed meanwhile
         await agent.put(b"{}", key=b"s1")
-        alert = (await alerts.get(timeout=5)).value
+        alert = value_of(await alerts.get(timeout=5), Alert)
         assert (alert.rule_id, alert.trigger, alert.story_id, alert.matched_entities) == (
             "pair", "first_co_mention", "s1", ["Acme", "Zeta"])
         assert alert.detail == signal.detail and alert.title == "Acme buys Zeta"

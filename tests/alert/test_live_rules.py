@@ -45,7 +45,7 @@ def test_the_file_is_read_again_only_when_it_changed_and_a_broken_one_keeps_the_
     with caplog.at_level(logging.ERROR):
         assert not live.reload_file()
     assert live.current.ids == ("oil", "gold")
-    assert "rules file unusable" in caplog.text and "rules: [unclosed" in caplog.records[-1].problem
+    assert "rules file unusable" in caplog.text and "rules: [unclosed" in caplog.records[-1].__dict__["problem"]
 
 
 def test_topic_rules_add_replace_and_remove_and_bad_ones_are_reported(

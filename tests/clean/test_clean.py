@@ -147,7 +147,7 @@ def test_reuters_wire_copy_is_cleaned(reuters_sample):
         [article] = clean_article(raw)
         assert not article.body.rstrip().endswith(("Reuter", "REUTER")), article.id
         assert not has_control_characters(all_text(article)), article.id
-        assert " ".join(str(record["dateline"]).split()).startswith(article.dateline), article.id
+        assert article.dateline and " ".join(str(record["dateline"]).split()).startswith(article.dateline), article.id
         assert article.place and article.dateline.startswith(article.place), article.id
         assert article.published is not None and article.published.tzinfo is UTC
         assert not article.paragraphs[0].startswith(article.place)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import orjson
 import pytest
+from faust.types import Message
 
 from agents.clean.core import clean_article
 from agents.clean.html import read_html
@@ -115,15 +118,15 @@ def test_settings_keep_every_article_limit_under_the_message_limit() -> None:
         Settings.from_env({"WIREWATCH_MAX_MESSAGE_BYTES": "800000"})
 
 
-class _Message:
-    def __init__(self, headers: object) -> None:
-        self.headers = headers
+def _message(headers: object) -> Message:
+    """A stand-in for a consumed message: only its headers are read."""
+    return cast(Message, SimpleNamespace(headers=headers))
 
 
 def test_a_dead_letter_origin_comes_from_the_header_else_the_record() -> None:
-    assert origin_of(b"{not json", _Message([("wirewatch-origin", b"feed.jsonl:7")])) == "feed.jsonl:7"
-    assert origin_of(b"{not json", _Message({"wirewatch-origin": b"http 4f2a"})) == "http 4f2a"
-    assert origin_of(orjson.dumps({"origin": "a.txt"}), _Message(None)) == "a.txt"
+    assert origin_of(b"{not json", _message([("wirewatch-origin", b"feed.jsonl:7")])) == "feed.jsonl:7"
+    assert origin_of(b"{not json", _message({"wirewatch-origin": b"http 4f2a"})) == "http 4f2a"
+    assert origin_of(orjson.dumps({"origin": "a.txt"}), _message(None)) == "a.txt"
     deduped = orjson.dumps({"article": {"origin": "b.html"}, "verdict": {}})
     assert origin_of(deduped, None) == "b.html"
     assert origin_of(b"\xff", None) is None

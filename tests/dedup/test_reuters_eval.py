@@ -141,7 +141,7 @@ def test_table_bytes_counts_keys_and_orjson_values() -> None:
 
 def test_index_tables_uses_tables_attribute_else_mapping_attributes() -> None:
     class WithTables:
-        tables: ClassVar = {"a": {}}
+        tables: ClassVar[dict[str, dict[str, int]]] = {"a": {}}
 
     class Plain:
         def __init__(self) -> None:

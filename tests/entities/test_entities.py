@@ -25,7 +25,7 @@ from streams.records import (
 )
 from streams.settings import Settings
 from streams.times import parse_time
-from tests.conftest import stage_app
+from tests.conftest import stage_app, value_of
 from tests.kafka_io import produce, read_to_end, read_topic_sync, wait_consumed
 
 TITLE = "Moon meets Kim at the border"
@@ -115,10 +115,10 @@ async def test_the_stage_sends_sightings_by_entity_and_folds_them_into_its_table
         await split.put(b"{not json", key=b"a1")
         forwarded = [(await sent.get(timeout=5)) for _ in range(3)]
         assert [e.key for e in forwarded] == [s.entity_id.encode() for s in sightings(article())]
-        assert (await letters.get(timeout=5)).value.reason == "malformed_json"
+        assert value_of(await letters.get(timeout=5), DeadLetter).reason == "malformed_json"
     async with fold.test_context() as registry:
         for event in forwarded:
-            await registry.put(event.value.dumps(), key=event.key)
+            await registry.put(value_of(event, EntitySighting).dumps(), key=event.key)
         await registry.put(b"[]", key=b"x")
         entries: dict[str, Any] = app.tables["entities"]
         assert entries["person:donald-trump"]["mentions"] == 5
@@ -170,7 +170,7 @@ async def surges(items: list[EntitySighting], tmp_path: Path) -> list[EntitySign
     found = []
     while True:
         try:
-            found.append((await fired.get(timeout=0.5)).value)
+            found.append(value_of(await fired.get(timeout=0.5), EntitySignal))
         except TimeoutError:
             return found
 

@@ -156,9 +156,9 @@ def test_confluent_kafka_client_produces_raw_and_reads_alerts(spawn_worker, pipe
         while alert is None and time.monotonic() < deadline:
             message = consumer.poll(1.0)
             if message is not None and message.error() is None:
-                alert = orjson.loads(message.value())
+                alert = orjson.loads(message.value() or b"")
     finally:
         consumer.close()
     assert alert is not None, "no alert within 90 s"
     assert alert["rule_id"] == "korea-summit" and alert["source"] == "example-news.com"
-    assert message.key() == alert["idempotency_key"].encode()
+    assert message is not None and message.key() == alert["idempotency_key"].encode()

@@ -22,14 +22,14 @@ STAGES = tuple(INPUTS)
 TEXT_SIZES = (100_000, 300_000, 600_000)
 
 
-def write_matrix(folder: Path, page: str, raw_limit: int) -> dict[str, bool]:
+def write_matrix(folder: Path, page: str, raw_limit: int) -> dict[str, tuple[bool, bool]]:
     """Text articles of each size and up to the raw limit, and the page padded to 2 and 10 MB, as files in
     `folder`, and a list of names whose mentions outweigh the message limit; returns, per file, whether its clean
     article and its tagged record must come out cut (`truncated`)."""
     folder.mkdir()
     largest = raw_limit - 5_000  # its raw-topic message (text, escapes, origin, ingest time) just under the limit
     texts = long_news_text(largest)
-    expected = {}
+    expected: dict[str, tuple[bool, bool]] = {}
     for size in (*TEXT_SIZES, largest):  # the same wires at each length: later ones add to the story (the most
         path = folder / f"text-{size}.txt"  # that dedup's record carries besides the article)
         path.write_text(f"A report of {size} bytes\n\n" + texts[:size])

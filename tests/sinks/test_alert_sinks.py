@@ -111,7 +111,7 @@ async def test_each_channel_a_rule_names_gets_its_alert_once(tmp_path: Path) -> 
             [message] = worker.mailbox.messages
             assert message["Subject"] == "[wirewatch] everywhere: Kim agrees to meet"
             assert message["X-Wirewatch-Idempotency-Key"] == keys["everywhere"]
-            assert [(event.id, orjson.loads(event.data)["rule_id"]) for event in await events.alerts(2)] == [
+            assert [(event.id, orjson.loads(event.data or "")["rule_id"]) for event in await events.alerts(2)] == [
                 (keys["everywhere"], "everywhere"), (keys["stream-only"], "stream-only")]
 
             await worker.agent.put(tagged_korea_story().dumps())  # a replay: every sink has it already

@@ -5,6 +5,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -36,7 +37,7 @@ def sent(rule: str, outcome: str) -> float:
 
 
 async def deliver(url: str, alert: Alert, sleeps: Callable[[float], Awaitable[None]] | None = None,
-                  **options: float) -> DeliveryResult:
+                  **options: Any) -> DeliveryResult:
     async with WebhookSink(url, SECRET, sleep=sleeps or Sleeps(), backoff_base=0.01, **options) as sink:
         return await sink.deliver(alert)
 

@@ -194,8 +194,9 @@ def test_an_alert_worker_killed_between_delivery_and_its_record_resends_that_ale
     # The receiver has the alert; the ledger on the broker says only that it was attempted.
     wait_for(lambda: delivery_marks(pipeline_settings).get(f"{held.key}:webhook"), 30,
              "the attempt on the ledger's changelog")
-    assert delivery_marks(pipeline_settings)[f"{held.key}:webhook"]["delivered"] is None
-    assert delivery_marks(pipeline_settings)[f"{held.key}:topic"]["delivered"]  # the topic had it before
+    webhook, topic = (delivery_marks(pipeline_settings)[f"{held.key}:{sink}"] for sink in ("webhook", "topic"))
+    assert webhook is not None and webhook["delivered"] is None
+    assert topic is not None and topic["delivered"]  # the topic had it before
     restarted = kill_and_restart(crashed, spawn_worker, pipeline_settings, hook.url)
     requests = hook.snapshot()
     # Resent once, first, under the same key; then the development the first worker never reached, once.

@@ -22,7 +22,7 @@ from streams.records import CleanArticle, DeadLetter, DedupVerdict, EntityMentio
 from streams.settings import Settings
 from streams.times import parse_time
 from streams.topics import key_partition
-from tests.conftest import metric_value, stage_app, wait_for
+from tests.conftest import metric_value, stage_app, value_of, wait_for
 from tests.kafka_io import produce
 
 SUMMIT = "Kim Jong Un and Donald Trump meet at the DMZ"
@@ -175,7 +175,7 @@ async def test_stories_agent_folds_into_its_table_and_dead_letters_what_it_canno
 
         await context.put(b"{not json", key=b"s1")
         await context.put(tagged("s3", story="s3").dumps(), key=b"s1")  # keyed by another story
-        reasons = [(await letters.get(timeout=5)).value.reason for _ in range(2)]
+        reasons = [value_of(await letters.get(timeout=5), DeadLetter).reason for _ in range(2)]
         assert reasons == ["malformed_json", "wrong_key"]
         assert all(isinstance(context.results[n], DeadLetter) for n in (3, 4))
         assert "s3" not in app.tables["stories"]
@@ -201,7 +201,7 @@ async def produce_tagged(settings: Settings, articles: list[TaggedArticle]) -> N
 @pytest.mark.integration
 def test_two_stories_workers_each_answer_for_every_story(spawn_worker, pipeline_settings: Settings) -> None:
     workers = [spawn_worker("stories", pipeline_settings) for _ in range(2)]
-    ports = [int(w.web_port) for w in workers]  # type: ignore[attr-defined]
+    ports = [int(w.web_port) for w in workers]
     since = "/stories?since=2019-06-30T00:00:00Z&limit=1000"
     # Both workers in the group, each owning some partitions, before anything is sent: both fold articles.
     def sees_two_workers(port: int) -> bool:

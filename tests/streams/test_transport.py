@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faust.types import TP
@@ -28,7 +29,7 @@ async def test_resuming_flow_keeps_queued_events_and_a_revocation_clears_them() 
 
 
 def test_nothing_is_committed_past_an_event_that_was_not_processed() -> None:
-    consumer = create_app(Settings.from_env({}), "transport-test").consumer
+    consumer: Any = create_app(Settings.from_env({}), "transport-test").consumer  # its private offset books
     partition = TP("wirewatch.articles.clean", 0)
     consumer._committed_offset[partition] = 40  # the next offset to process, as Kafka commits it
     consumer._acked[partition] = [41, 42]       # 40 was skipped in a rebalance: Faust would commit 43
@@ -44,7 +45,8 @@ async def test_a_workers_consumer_waits_at_most_the_configured_fetch_wait(embedd
     # if it stopped applying, every hop would wait 1.5 s again, so the started consumer's fetcher is checked.
     settings = Settings.from_env({"WIREWATCH_FETCH_WAIT_MS": "123"}, broker=embedded_broker.url,
                                  data_dir=tmp_path, table_store="memory")
-    thread = build_stage_app("dedup", settings).consumer._thread  # the consumer thread a worker starts
+    consumer_service: Any = build_stage_app("dedup", settings).consumer
+    thread = consumer_service._thread  # the consumer thread a worker starts
     consumer = thread._create_consumer(loop=asyncio.get_running_loop())  # what the thread does when it starts
     await consumer.start()
     try:

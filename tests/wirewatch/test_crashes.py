@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import orjson
@@ -112,7 +112,7 @@ def supervised(tmp_path: Path) -> Iterator[list[Supervised]]:
 
 
 async def produce_paced(settings: Settings, values: list[bytes], per_second: float,
-                        at: dict[int, object] | None = None) -> None:
+                        at: Mapping[int, Callable[[], object]] | None = None) -> None:
     """Send the raw values under one key (one ingest run: one ordered stream) at a steady rate; call `at[n]()`
     once the n-th value is sent."""
     producer = kafka_producer(settings)
@@ -124,7 +124,7 @@ async def produce_paced(settings: Settings, values: list[bytes], per_second: flo
                 await asyncio.sleep(wait)
             await producer.send(topic_name(settings, "raw"), value, key=b"crash-test")
             if at and number in at:
-                at[number]()  # type: ignore[operator]
+                at[number]()
         await producer.flush()
     finally:
         await producer.stop()

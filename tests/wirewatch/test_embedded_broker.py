@@ -19,7 +19,7 @@ DASH_FIRST = uuid.UUID(bytes=bytes([0xF8]) + bytes(15))
 def dash_first_then_random(monkeypatch: pytest.MonkeyPatch) -> None:
     """`uuid.uuid4` gives DASH_FIRST once, then random ids."""
     draws: Iterator[uuid.UUID] = iter([DASH_FIRST])
-    monkeypatch.setattr(embedded_broker.uuid, "uuid4", lambda: next(draws, None) or uuid.UUID(bytes=bytes(range(16))))
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws, None) or uuid.UUID(bytes=bytes(range(16))))
 
 
 @pytest.mark.usefixtures("dash_first_then_random")

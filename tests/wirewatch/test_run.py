@@ -163,7 +163,8 @@ def seed_story_shown(text: str) -> bool:
 
 def story_listing(url: str, done: Callable[[list], bool], timeout: float) -> list:
     """The stories worker's listing at `url` once `done` accepts it (or the last one seen)."""
-    deadline, found = time.monotonic() + timeout, []
+    deadline = time.monotonic() + timeout
+    found: list = []
     while time.monotonic() < deadline and not done(found):
         with contextlib.suppress(OSError):  # not up yet, or 503 while its partitions are assigned
             found = orjson.loads(urllib.request.urlopen(url, timeout=5).read())
@@ -176,7 +177,7 @@ def test_run_shows_the_seeds_then_continues_where_it_stopped_and_starts_over_whe
     text = first.until(seed_story_shown, 120, "the seed story and its alerts")
     assert len(alive(children_of(first.process.pid))) == STAGES + 1, "the broker and seven workers"
     stories = f"http://127.0.0.1:{first.web_port + 5}/stories?since=2019-01-01T00:00:00Z"
-    listed = story_listing(stories, lambda found: found and found[0]["counts"]["versions"] == 3, timeout=30)
+    listed = story_listing(stories, lambda found: bool(found) and found[0]["counts"]["versions"] == 3, timeout=30)
     assert [s["counts"]["update"] for s in listed] == [1], "run serves the seed story's state"
     assert first.interrupt() == 0
     assert text.count("NEW STORY") == 1, text
@@ -248,7 +249,9 @@ def test_ctrl_c_in_a_terminal_stops_the_workers_cleanly_then_the_broker_within_s
     assert sorted(exited) == sorted(processes), f"still running {STOP_BOUND} s after Ctrl-C; exited: {exited}"
     workers = {name: at for name, at in exited.items() if name != "broker"}
     assert exited["broker"] > max(workers.values()), f"the broker stops last: {exited}"
-    logs = Path(re.search(r"logs in (\S+)", run.said()).group(1))
+    said = re.search(r"logs in (\S+)", run.said())
+    assert said, run.said()
+    logs = Path(said.group(1))
     for stage in workers:  # Faust's last words after a clean stop; a killed worker has none
         assert "Closing event loop" in (logs / f"{stage}.log").read_text(), f"{stage} stopped cleanly"
     assert alive(list(processes.values())) == []
