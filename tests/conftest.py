@@ -151,22 +151,28 @@ def pipeline_settings(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Settin
     return settings
 
 
-@pytest.fixture
-def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start `wirewatch worker STAGE` processes; all are stopped (SIGTERM, then SIGKILL) after the test."""
-    started: list[subprocess.Popen[bytes]] = []
+class WorkerProcess(subprocess.Popen[bytes]):
+    """A `wirewatch worker` process a test started, with where it logs and the port its web server listens on."""
 
-    def spawn(stage: str, settings: Settings, **extra_env: str) -> subprocess.Popen[bytes]:
+    log_path: str
+    web_port: int
+
+
+@pytest.fixture
+def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start `wirewatch worker STAGE` processes; all are stopped (SIGTERM, then SIGKILL) after the test."""
+    started: list[WorkerProcess] = []
+
+    def spawn(stage: str, settings: Settings, **extra_env: str) -> WorkerProcess:
         environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         environ.update(settings.to_env())
         web_port = free_port()
         environ.update({f"{ENV_PREFIX}WEB_PORT": str(web_port), **extra_env})
         with open(tmp_path / f"{stage}-{len(started)}.log", "wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO,
+            process = WorkerProcess([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO,
                                        env=environ, stdout=log, stderr=subprocess.STDOUT,
-                                       preexec_fn=die_with_parent)  # noqa: PLW1509 — prctl only: no lock a thread could hold
-        process.log_path = log.name  # type: ignore[attr-defined]
-        process.web_port = web_port  # type: ignore[attr-defined]
+                                       preexec_fn=die_with_parent)
+        process.log_path, process.web_port = log.name, web_port
         started.append(process)
         return process
 

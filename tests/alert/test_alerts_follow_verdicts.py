@@ -17,7 +17,7 @@ import pytest
 
 from agents.ingest.producer import ingest_paths
 from streams.settings import Settings
-from tests.conftest import REPO, metric_value, wait_for
+from tests.conftest import REPO, WorkerProcess, metric_value, wait_for
 from tests.kafka_io import read_topic_sync
 from tests.sink_fixtures import SEED_ALERTS
 
@@ -44,7 +44,7 @@ def test_a_reingested_copy_raises_no_alert_offline(seed_paths: list[Path], tmp_p
 
 
 @pytest.mark.integration
-def test_a_reingested_copy_raises_no_alert_streaming(spawn_worker: Callable[..., subprocess.Popen[bytes]],
+def test_a_reingested_copy_raises_no_alert_streaming(spawn_worker: Callable[..., WorkerProcess],
                                                      pipeline_settings: Settings, seed_paths: list[Path],
                                                      tmp_path: Path) -> None:
     workers = {stage: spawn_worker(stage, pipeline_settings) for stage in ("clean", "dedup", "tag", "alert")}
@@ -55,7 +55,7 @@ def test_a_reingested_copy_raises_no_alert_streaming(spawn_worker: Callable[...,
 
     tagged = read_topic_sync(pipeline_settings, "tagged", 5, timeout=60)
     assert [t["verdict"]["kind"] for t in tagged] == ["new", "update", "same_story", "duplicate", "duplicate"]
-    alert_port = workers["alert"].web_port  # type: ignore[attr-defined]
+    alert_port = workers["alert"].web_port
     wait_for(lambda: metric_value(alert_port, 'wirewatch_articles_total{outcome="in",stage="alert"}') >= 5, 60,
              "the alert stage read all five tagged articles")
     alerts = read_topic_sync(pipeline_settings, "alerts", SEED_ALERTS + 2, timeout=10)

@@ -157,8 +157,8 @@ async def test_a_rule_whose_channels_are_all_off_reaches_the_topic(tmp_path: Pat
         assert worker.slack.requests == [] and worker.mailbox.received == []
     warnings = [r for r in caplog.records if r.getMessage().startswith("rule wants channels that are off")]
     assert len(warnings) == 1  # once, not per article
-    assert warnings[0].off == {"email": "WIREWATCH_SMTP_HOST is empty",  # type: ignore[attr-defined]
-                               "slack": "WIREWATCH_SLACK_WEBHOOK_URL is empty"}
+    assert warnings[0].__dict__["off"] == {"email": "WIREWATCH_SMTP_HOST is empty",
+                                           "slack": "WIREWATCH_SLACK_WEBHOOK_URL is empty"}
 
 
 def test_every_channel_of_the_rule_language_has_a_sink() -> None:
