@@ -26,7 +26,7 @@ SETTINGS_END = "<!-- end of settings -->"
 # What a path written in the docs may start with: the checkout's own folders and top-level files.
 REPO_ROOTS = {"agents", "streams", "wirewatch", "tests", "deploy", "seeds", "benchmarks", "docs", ".ci",
               "pyproject.toml", "docker-compose.yml", "README.md"}
-PACKAGES = ("agents", "streams", "wirewatch", "benchmarks", "tests")
+PACKAGES = ("agents", "streams", "wirewatch", "benchmarks")  # dotted module names the docs may use
 TOPIC_NAMES = {f"wirewatch.{spec.suffix}" for spec in TOPIC_SPECS.values()}  # `wirewatch.rules` is a topic
 
 
