@@ -131,8 +131,8 @@ def named_paths(text: str) -> set[str]:
     names = (set(re.findall(r"`([^`\s]+)`", text)) | set(re.findall(r"-m ([\w.]+)", text))
              | set(re.findall(rf"(?<![\w./-])((?:{folders})/[\w./-]*)", text)))
     paths = set()
-    for name in names:
-        name = name.split("::")[0].rstrip(".,:")
+    for named in names:
+        name = named.split("::")[0].rstrip(".,:")
         if "<" in name or "*" in name or "…" in name:
             continue  # a pattern such as agents/<stage>/agent.py
         if name.split("/")[0] in REPO_ROOTS or (name.split(".")[0] in PACKAGES and name not in TOPIC_NAMES):
