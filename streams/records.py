@@ -98,7 +98,7 @@ class DedupManifest(faust.Record, serializer="orjson", namespace="wirewatch.dedu
     partitions: list[int]           # index partitions sent a probe; empty for an article with no body
     stream_time: float              # unix seconds: the newest publish (else ingest) time seen up to this article
     fingerprint: str = ""           # sha256 of the normalised body (see agents.dedup.signatures)
-    sketch: str = ""                # the body's word 5-shingle sketch, packed (signatures.sketch, signatures.pack)
+    sketch: str = ""                # the body's word 5-shingle sketch, packed (signatures.sketch, codecs.pack_hashes)
     schema_version: int = 2
 
 

@@ -29,10 +29,11 @@ from typing import Any
 
 from agents.dedup import sentences, signatures
 from agents.dedup.hours import HOUR, HourLog
-from agents.dedup.route import as_utc, stream_time
 from agents.dedup.stories import MatcherSettings, StoryMatcher, story_features
+from streams.codecs import HASH32, pack_hashes, unpack_hashes
 from streams.records import CleanArticle, DedupManifest, DedupVerdict
 from streams.settings import Settings
+from streams.times import article_time, as_utc
 
 ArticleEntry = dict[str, Any]
 StoryEntry = dict[str, Any]
@@ -118,8 +119,8 @@ class Decider:
         if given is not None:
             return DedupVerdict(**{k: v for k, v in given.items() if k != "t"})
         self._expire(manifest.stream_time)
-        time = stream_time(article).timestamp()
-        sketch = signatures.unpack(manifest.sketch)
+        time = article_time(article).timestamp()
+        sketch = unpack_hashes(manifest.sketch, HASH32)
         title = _title_words(article)
         verdict = self._exact_duplicate(manifest, title, time)
         if verdict is not None and verdict.kind == "duplicate":
@@ -176,7 +177,8 @@ class Decider:
             for article_id in self.stories[match[0]]["versions"]:
                 entry = self.articles.get(article_id)
                 if article_id not in pool and entry is not None and _source_key(entry["source"]) == source:
-                    pool[article_id] = (signatures.sketch_jaccard(sketch, signatures.unpack(entry["sketch"])), entry)
+                    stored = unpack_hashes(entry["sketch"], HASH32)
+                    pool[article_id] = (signatures.sketch_jaccard(sketch, stored), entry)
         if not pool:
             return None
         # Candidates come in stream order, story versions oldest first: `>=` keeps the newest of equals.
@@ -224,7 +226,7 @@ class Decider:
             entry = self.articles.get(article_id)
             if entry is None or entry["t"] < cutoff or entry["story_id"] not in self.stories:
                 continue
-            jaccard = signatures.sketch_jaccard(sketch, signatures.unpack(entry["sketch"]))
+            jaccard = signatures.sketch_jaccard(sketch, unpack_hashes(entry["sketch"], HASH32))
             near.append(_Near(article_id, round(jaccard, 4), seq, entry))
         return sorted(near, key=lambda n: (-n.jaccard, n.seq))
 
@@ -242,7 +244,7 @@ class Decider:
         for article_id in article_ids:
             entry = self.articles.get(article_id)
             if entry is not None:
-                known.update(sentences.unpack_hashes(entry["grams"]))
+                known.update(unpack_hashes(entry["grams"]).tolist())
         return known
 
     @staticmethod
@@ -260,7 +262,7 @@ class Decider:
         known = self._story_trigrams(story_id) if story_id in self.stories else set()
         self.articles[article.id] = {"story_id": story_id, "source": article.source, "t": time,
                                      "fingerprint": manifest.fingerprint, "sketch": manifest.sketch, "title": title,
-                                     "grams": sentences.pack_hashes(grams)}
+                                     "grams": pack_hashes(grams)}
         if manifest.fingerprint not in self.exact:
             self.exact[manifest.fingerprint] = {"id": article.id, "t": time, "title": title}
             self._fingerprints.note(time, manifest.fingerprint)
@@ -272,7 +274,7 @@ class Decider:
             self._known.put(story_id, versions, known)
         else:
             self._known.drop(story_id)
-        self.matcher.add(story_id, article.id, features, published, stream_time(article), order=manifest.seq)
+        self.matcher.add(story_id, article.id, features, published, article_time(article), order=manifest.seq)
 
     def _expire(self, stream_now: float) -> None:
         """Forget what is wholly older than its retention, an hour at a time (lookups also check the cutoffs)."""

@@ -55,9 +55,9 @@ from typing import Any
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from agents.dedup.hours import HOUR
-from agents.dedup.route import as_utc
 from streams.records import CleanArticle
 from streams.settings import Settings
+from streams.times import as_utc
 
 CANDIDATE_TERMS = 40    # terms kept per article, names first (bounds every per-article loop)
 LOOKUP_TERMS = 12       # the article's heaviest terms whose postings give the candidate stories
