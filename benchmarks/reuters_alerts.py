@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from agents.alert.core import AlertThrottle
-from agents.alert.rules import Rule, RuleSet, load_rules
+from agents.rules.ruleset import Rule, RuleSet, load_rules
 from wirewatch.offline import judged_in_order, raised_alerts
 from agents.tag.articles import tag_articles
 from agents.tag.core import Tagger

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 from agents.alert.core import AlertLedger, alerts_for
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import load_rules
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
+from agents.rules.ruleset import load_rules
 from agents.tag.articles import tag_articles
 from agents.tag.core import Tagger, load_ner
 from agents.tag.lexicon import Lexicon

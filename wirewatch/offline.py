@@ -12,7 +12,7 @@ import orjson
 
 from agents.alert.core import AlertLedger, AlertThrottle, alerts_for
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import RuleSet, load_rules
+from agents.rules.ruleset import RuleSet, load_rules
 from agents.clean.core import clean_article
 from agents.dedup.core import in_memory_index
 from agents.ingest.files import load_raw_articles

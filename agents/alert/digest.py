@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
-from agents.alert.rules import Rule
+from agents.rules.ruleset import Rule
 from agents.sinks.text import trigger_words
 from streams.records import DIGEST, Alert
 

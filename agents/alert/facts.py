@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.alert.conditions import phrase_words
+from agents.rules.conditions import phrase_words
 from streams.codecs import pack_hashes, unpack_hashes
 from streams.records import TaggedArticle
 from streams.times import article_time
