@@ -166,7 +166,7 @@ def test_a_story_updated_later_survives_expiry_of_its_first_hour() -> None:
     with_background(matcher, T0)
     feed(matcher, article("q1", QUAKE, T0), article("q2", SAME_QUAKE, T0 + timedelta(hours=20)))
     matcher.expire(T0 + timedelta(hours=10))
-    assert set(matcher.stories) == {"q1"} and matcher.stories["q1"]["n"] == 2
+    assert set(matcher.stories) == {"q1"} and matcher.stories["q1"].articles == 2
 
 
 def test_same_stream_gives_the_same_state() -> None:
