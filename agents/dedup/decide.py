@@ -22,7 +22,7 @@ so a stream gets the same verdicts however many index partitions and workers ans
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -80,26 +80,37 @@ class Decider:
     exact:    body fingerprint → ExactEntry (the first article with it, when last seen, its normalised title)
     articles: article id → ArticleEntry (story, source, time, fingerprint, sketch, title, its sentences' 3-grams)
     stories:  story id → StoryEntry (last update, its newest STORY_VERSIONS_KEPT article ids)
-    (value types in agents.dedup.state; the mappings hold their stored forms)
     hours:    two HourLogs of what expiry visits: "judged:" [verdict key, article id, story id] of each article
               judged (ids None for a duplicate), "exact:" the fingerprints recorded or seen again
-    The story matcher keeps its own two mappings (`matcher_tables`: docs, stories).
+    (value types in agents.dedup.state; the mappings hold their stored forms)
+    The story matcher keeps its own two mappings (story_docs, story_vectors: see agents.dedup.stories).
     """
 
-    def __init__(self, verdicts: MutableMapping[str, Any], exact: MutableMapping[str, Any],
+    TABLES = ("verdicts", "exact", "articles", "stories", "hours", "story-docs", "story-vectors")
+    # Its tables move together in a rebalance: this one's recovery tells the agent to call `forget_derived`.
+    RECOVERY_TABLE = "story-vectors"
+
+    def __init__(self, *, verdicts: MutableMapping[str, Any], exact: MutableMapping[str, Any],
                  articles: MutableMapping[str, Any], stories: MutableMapping[str, Any],
-                 hours: MutableMapping[str, Any],
-                 matcher_tables: tuple[MutableMapping[str, Any], MutableMapping[str, Any]],
-                 thresholds: Thresholds = Thresholds()) -> None:
+                 hours: MutableMapping[str, Any], story_docs: MutableMapping[str, Any],
+                 story_vectors: MutableMapping[str, Any], thresholds: Thresholds = Thresholds()) -> None:
         self.verdicts = TypedTable(verdicts, GivenVerdict)
         self.exact = TypedTable(exact, ExactEntry)
         self.articles = TypedTable(articles, ArticleEntry)
         self.stories = TypedTable(stories, StoryEntry)
         self._judged, self._fingerprints = HourLog(hours, "judged:"), HourLog(hours, "exact:")
-        self.matcher = StoryMatcher(*matcher_tables, thresholds.matcher)
+        self.matcher = StoryMatcher(story_docs, story_vectors, thresholds.matcher)
         self.thresholds = thresholds
         self._expired_before_hour = -1  # in memory: after a restart the first article sweeps once
         self._known = sentences.KnownTrigrams()
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, MutableMapping[str, Any]],
+                    thresholds: Thresholds = Thresholds()) -> Decider:
+        """The decider over its tables by their names in `TABLES` (Faust tables in the agent, dicts elsewhere)."""
+        return cls(verdicts=tables["verdicts"], exact=tables["exact"], articles=tables["articles"],
+                   stories=tables["stories"], hours=tables["hours"], story_docs=tables["story-docs"],
+                   story_vectors=tables["story-vectors"], thresholds=thresholds)
 
     def forget_derived(self) -> None:
         """Drop what is derived from the tables in memory (called after table recovery: they may have moved)."""
