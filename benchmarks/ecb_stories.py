@@ -31,7 +31,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from agents.dedup.stories import CANDIDATE_TERMS, MatcherSettings, StoryMatcher, story_features
 from benchmarks.shared_data import SHARED_DATA, require
 from streams.records import CleanArticle

@@ -10,7 +10,7 @@ from streams import codecs  # noqa: F401  (registers the "orjson" codec records 
 VERDICT_KINDS = ("new", "duplicate", "update", "same_story")
 TRIGGERS = ("new_story", "new_development", "first_co_mention", "surge")
 SIGNAL_TRIGGERS = ("first_co_mention", "surge")  # decided by the entities stage, across stories
-DIGEST = "digest"  # the trigger of an alert standing for a rule's alerts of one digest period
+DIGEST_TRIGGER = "digest"  # the trigger of an alert standing for a rule's alerts of one digest period
 
 
 class RawArticle(faust.Record, serializer="orjson", namespace="wirewatch.raw"):
@@ -189,7 +189,7 @@ class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
     idempotency_key: str            # sha256 of rule + story + development; a replay yields the same key
     rule_id: str
     description: str
-    trigger: str                    # one of TRIGGERS, or DIGEST
+    trigger: str                    # one of TRIGGERS, or DIGEST_TRIGGER
     story_id: str                   # empty for a digest
     article_id: str
     title: str

@@ -1,4 +1,4 @@
-"""The dedup stage's Faust agents: router, index partitions and decider (see agents/dedup/core.py for the design).
+"""The dedup stage's Faust agents: router, index partitions and decider (the design: agents/dedup/in_memory.py).
 
 Each dedup worker runs all three. The index partitions (`dedup.probes`) spread over the workers; the router and
 the decider read one ordered partition each, so they run on one worker at a time and hand over on failure.

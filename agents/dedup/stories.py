@@ -385,12 +385,6 @@ class StoryMatcher:
         return vector
 
 
-def in_memory_matcher(settings: Settings | None = None, **overrides: Any) -> StoryMatcher:
-    """A matcher over plain dicts (benchmarks, offline commands)."""
-    matcher_settings = MatcherSettings.from_settings(settings, **overrides) if settings else MatcherSettings(**overrides)
-    return StoryMatcher({}, {}, matcher_settings)
-
-
 def _updated_story(story: StoryVector | None, vector: _Vector, published: datetime | None, hour: int, order: int,
                    centroid_terms: int, last_article: str, outlets: dict[str, float]) -> StoryVector:
     """A new story value with the article folded in: centroid summed and cut to the heaviest terms."""

@@ -13,8 +13,8 @@ import pytest
 
 from agents.clean.core import clean_article
 from agents.dedup.bands import BandIndex
-from agents.dedup.core import TABLE_NAMES, DedupIndex
 from agents.dedup.hours import HourLog
+from agents.dedup.in_memory import TABLE_NAMES, DedupIndex
 from agents.dedup.route import Router
 from agents.dedup.sequence import Sequencer
 from agents.dedup import sentences

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from agents.dedup.core import DedupIndex, Thresholds
+from agents.dedup.decide import Thresholds
+from agents.dedup.in_memory import DedupIndex
 from agents.dedup.state import StoryVector
 from agents.dedup.stories import MatcherSettings, StoryMatcher, story_features
 from benchmarks.ecb_stories import pairwise_scores, shuffled

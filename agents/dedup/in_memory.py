@@ -16,7 +16,7 @@ from agents.dedup.route import Router
 from streams.records import CleanArticle, DedupVerdict
 from streams.settings import Settings
 
-__all__ = ["TABLE_NAMES", "DedupIndex", "Thresholds", "in_memory_index"]
+__all__ = ["TABLE_NAMES", "DedupIndex", "in_memory_index"]
 
 Tables = Callable[[str], MutableMapping[str, Any]]
 
