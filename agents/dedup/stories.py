@@ -155,7 +155,7 @@ class _Vector:
 
 
 @dataclass
-class _Derived:
+class DerivedState:
     """What is computed from the stored mappings and kept only in memory (see the module docstring)."""
 
     frequencies: Counter[str] = field(default_factory=Counter)
@@ -213,7 +213,7 @@ class StoryMatcher:
         self.docs = TypedTable(docs, StoryDoc)
         self.stories = TypedTable(stories, StoryVector)
         self.settings = settings
-        self._derived: _Derived | None = None
+        self._derived: DerivedState | None = None
         self._weighed: tuple[StoryFeatures, _Vector] | None = None  # `match`'s vector, for the `add` that follows
 
     def forget_derived(self) -> None:
@@ -229,7 +229,7 @@ class StoryMatcher:
         """
         if not features.terms:
             return None
-        derived = self._state()
+        derived = self.derived_state()
         vector = self._vector(features, derived)
         anchors = self._anchors(features, derived)
         published_at = as_utc(published).timestamp() if published else None
@@ -269,7 +269,7 @@ class StoryMatcher:
         quiet = max(0.0, quiet - settings.quiet_grace.total_seconds())
         return required + settings.quiet_decay * math.log2(1.0 + quiet / unit)
 
-    def _anchors(self, features: StoryFeatures, derived: _Derived) -> list[str]:
+    def _anchors(self, features: StoryFeatures, derived: DerivedState) -> list[str]:
         """Headline words of which a matched story must hold one: the names the body confirms, else the rarest.
 
         A headline word the body capitalises mid-sentence is a name; a templated wire's body names no one, and its
@@ -280,7 +280,7 @@ class StoryMatcher:
         frequency = derived.frequencies
         return sorted(features.headline, key=lambda word: (frequency[word], word))[:self.settings.headline_anchors]
 
-    def _candidates(self, vector: _Vector, derived: _Derived) -> list[str]:
+    def _candidates(self, vector: _Vector, derived: DerivedState) -> list[str]:
         """Stories sharing the article's heaviest posted terms, most shared weight first (ties: story id)."""
         shared: dict[str, float] = {}
         posted = [t for t in vector.weights if t in derived.postings]  # a word no live story has finds nothing
@@ -305,7 +305,7 @@ class StoryMatcher:
         """Fold the article (at stream position `order`, stream time `seen`) into `story_id`, new or matched."""
         if not features.terms:
             return
-        derived = self._state()
+        derived = self.derived_state()
         vector = self._vector(features, derived)  # weighed before the article counts itself
         self._weighed = None
         earlier = self.docs.get(article_id)
@@ -328,7 +328,7 @@ class StoryMatcher:
     def expire(self, before: datetime) -> int:
         """Forget articles seen, and stories last updated, in hours wholly before `before`, oldest first, except the
         newest `memory` of each; returns stories removed. The decider calls it before every article."""
-        derived = self._state()
+        derived = self.derived_state()
         cutoff = _hour_of(before)
         keep = self.settings.memory
         while derived.docs > keep and derived.doc_hours and (hour := min(derived.doc_hours)) < cutoff:
@@ -361,10 +361,10 @@ class StoryMatcher:
 
     # ---- derived state and weights ----
 
-    def _state(self) -> _Derived:
+    def derived_state(self) -> DerivedState:
         """The derived state, rebuilt from the mappings when it is not in memory."""
         if self._derived is None:
-            derived = _Derived()
+            derived = DerivedState()
             for article_id, doc in self.docs.items():
                 derived.count(article_id, doc, 1)
             for story_id, story in sorted(self.stories.items(), key=lambda item: item[1].order):
@@ -372,7 +372,7 @@ class StoryMatcher:
             self._derived = derived
         return self._derived
 
-    def _vector(self, features: StoryFeatures, derived: _Derived) -> _Vector:
+    def _vector(self, features: StoryFeatures, derived: DerivedState) -> _Vector:
         """The article's TF-IDF vector against the live articles' document frequencies."""
         if self._weighed is not None and self._weighed[0] is features:
             return self._weighed[1]

@@ -149,7 +149,7 @@ def test_memory_keeps_the_newest_stories_and_docs_past_the_retention() -> None:
                   for n, story in enumerate(BACKGROUND)))
     stream.matcher.expire(T0 + timedelta(days=30))
     assert set(stream.matcher.stories) == {"bg1", "bg2"} and set(stream.matcher.docs) == {"bg1", "bg2"}
-    assert stream.matcher._state().docs == 2 and stream.matcher._state().stories == 2
+    assert stream.matcher.derived_state().docs == 2 and stream.matcher.derived_state().stories == 2
 
 
 def test_rebuilt_state_with_memory_decides_as_the_live_one() -> None:
@@ -162,7 +162,7 @@ def test_rebuilt_state_with_memory_decides_as_the_live_one() -> None:
               news("w1", BOND, "Reuters", T0 + timedelta(days=20)))
     rebuilt = StoryMatcher(docs, stories, settings)
     for name in ("frequencies", "docs", "stories", "story_hours"):
-        assert getattr(rebuilt._state(), name) == getattr(live.matcher._state(), name), name
+        assert getattr(rebuilt.derived_state(), name) == getattr(live.matcher.derived_state(), name), name
     later = news("b1", ZOO_ELSEWHERE, "www.rt.com", T0 + timedelta(days=22))
     features = story_features(later)
     assert rebuilt.match(features, later.published) == live.matcher.match(features, later.published) is not None
