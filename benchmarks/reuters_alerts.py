@@ -20,9 +20,8 @@ from datetime import date
 from pathlib import Path
 
 from agents.alert.core import AlertThrottle
-from agents.alert.rules import Rule, RuleSet, load_rules
-from agents.tag.articles import tag_articles
-from agents.tag.core import Tagger
+from agents.rules.ruleset import Rule, RuleSet, load_rules
+from agents.tag.core import Tagger, tag_articles
 from benchmarks.reuters import reuters_raw
 from benchmarks.reuters_reference import clean_reuters
 from streams.records import VERDICT_KINDS, Alert, DedupVerdict, TaggedArticle

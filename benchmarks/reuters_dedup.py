@@ -21,7 +21,7 @@ from pathlib import Path
 
 import agents.dedup as dedup_package
 from agents.dedup import signatures
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from benchmarks.reuters import reuters_raw
 from benchmarks.reuters_reference import (
     SAME_WEEK,

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from spacy.language import Language
 
-from agents.tag.core import Tagger, load_ner
+from agents.tag.core import Tagger
 from agents.tag.lexicon import Lexicon
+from agents.tag.model import load_ner
 from benchmarks.shared_data import REUTERS
 from streams.settings import Settings
 

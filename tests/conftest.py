@@ -151,7 +151,7 @@ def pipeline_settings(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Settin
     return settings
 
 
-class WorkerProcess(subprocess.Popen[bytes]):
+class SpawnedWorker(subprocess.Popen[bytes]):
     """A `wirewatch worker` process a test started, with where it logs and the port its web server listens on."""
 
     log_path: str
@@ -159,17 +159,17 @@ class WorkerProcess(subprocess.Popen[bytes]):
 
 
 @pytest.fixture
-def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., SpawnedWorker]]:
     """Start `wirewatch worker STAGE` processes; all are stopped (SIGTERM, then SIGKILL) after the test."""
-    started: list[WorkerProcess] = []
+    started: list[SpawnedWorker] = []
 
-    def spawn(stage: str, settings: Settings, **extra_env: str) -> WorkerProcess:
+    def spawn(stage: str, settings: Settings, **extra_env: str) -> SpawnedWorker:
         environ = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
         environ.update(settings.to_env())
         web_port = free_port()
         environ.update({f"{ENV_PREFIX}WEB_PORT": str(web_port), **extra_env})
         with open(tmp_path / f"{stage}-{len(started)}.log", "wb") as log:
-            process = WorkerProcess([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO,
+            process = SpawnedWorker([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO,
                                        env=environ, stdout=log, stderr=subprocess.STDOUT,
                                        preexec_fn=die_with_parent)
         process.log_path, process.web_port = log.name, web_port

@@ -13,7 +13,7 @@ from agents.alert.delivery import Delivery
 from agents.alert.digest import Digests
 from agents.alert.facts import StoryFacts, stale_stories
 from agents.alert.live import install_live_rules
-from agents.alert.rules import Rule
+from agents.rules.ruleset import Rule
 from streams.deadletter import send_dead_letter
 from streams.metrics import ALERTS, ARTICLES, initialise_labels, stage_timer
 from streams.raw import decode_record

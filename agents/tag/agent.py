@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import faust
 from faust.types import EventT, StreamT
 
-from agents.tag.articles import tag_articles, within_size
-from agents.tag.core import Tagger
+from agents.tag.core import Tagger, tag_articles, within_size
 from streams.deadletter import BadInput, ensure_fits, send_dead_letter
 from streams.metrics import ARTICLES, ENTITIES, initialise_labels, stage_timer
 from streams.raw import decode_record

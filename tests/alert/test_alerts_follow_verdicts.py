@@ -17,7 +17,7 @@ import pytest
 
 from agents.ingest.producer import ingest_paths
 from streams.settings import Settings
-from tests.conftest import REPO, WorkerProcess, metric_value, wait_for
+from tests.conftest import REPO, SpawnedWorker, metric_value, wait_for
 from tests.kafka_io import read_topic_sync
 from tests.sink_fixtures import SEED_ALERTS
 
@@ -44,7 +44,7 @@ def test_a_reingested_copy_raises_no_alert_offline(seed_paths: list[Path], tmp_p
 
 
 @pytest.mark.integration
-def test_a_reingested_copy_raises_no_alert_streaming(spawn_worker: Callable[..., WorkerProcess],
+def test_a_reingested_copy_raises_no_alert_streaming(spawn_worker: Callable[..., SpawnedWorker],
                                                      pipeline_settings: Settings, seed_paths: list[Path],
                                                      tmp_path: Path) -> None:
     workers = {stage: spawn_worker(stage, pipeline_settings) for stage in ("clean", "dedup", "tag", "alert")}

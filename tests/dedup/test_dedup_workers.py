@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from agents.clean.core import clean_article
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from agents.ingest.producer import kafka_producer
 from benchmarks.reuters import reuters_raw
 from streams.raw import raw_from_mapping

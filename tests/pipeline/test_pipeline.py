@@ -17,7 +17,7 @@ import pytest
 from agents.ingest.producer import ingest_paths, kafka_producer
 from streams.settings import Settings
 from streams.topics import topic_name
-from tests.conftest import REPO, WorkerProcess, metric_value, wait_for
+from tests.conftest import REPO, SpawnedWorker, metric_value, wait_for
 from tests.kafka_io import group_members, read_to_end, read_topic_sync, wait_consumed
 from tests.sink_fixtures import SEED_ALERTS
 
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.integration
 PIPELINE = ("clean", "dedup", "tag", "alert")
 
 
-def start_pipeline(spawn_worker: Callable[..., WorkerProcess], settings: Settings,
-                   stages: tuple[str, ...] = PIPELINE) -> list[WorkerProcess]:
+def start_pipeline(spawn_worker: Callable[..., SpawnedWorker], settings: Settings,
+                   stages: tuple[str, ...] = PIPELINE) -> list[SpawnedWorker]:
     return [spawn_worker(stage, settings) for stage in stages]
 
 
@@ -117,7 +117,7 @@ async def produce_raw(settings: Settings, values: list[bytes]) -> None:
         await producer.stop()
 
 
-def worker_port(worker: WorkerProcess) -> int:
+def worker_port(worker: SpawnedWorker) -> int:
     return worker.web_port
 
 

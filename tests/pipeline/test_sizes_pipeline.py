@@ -11,7 +11,7 @@ import pytest
 
 from agents.ingest.producer import ingest_paths
 from streams.settings import Settings
-from tests.conftest import WorkerProcess, long_news_text
+from tests.conftest import SpawnedWorker, long_news_text
 from tests.kafka_io import read_to_end, read_topic_sync, wait_consumed
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def write_matrix(folder: Path, page: str, raw_limit: int) -> dict[str, tuple[boo
     return expected
 
 
-def test_every_size_the_ingest_accepts_passes_every_stage(spawn_worker: Callable[..., WorkerProcess],
+def test_every_size_the_ingest_accepts_passes_every_stage(spawn_worker: Callable[..., SpawnedWorker],
                                                          pipeline_settings: Settings, largest_pages: list[str],
                                                          tmp_path: Path) -> None:
     workers = [spawn_worker(stage, pipeline_settings) for stage in STAGES]

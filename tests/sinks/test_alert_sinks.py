@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from agents.alert.rules import CHANNELS
+from agents.rules.ruleset import CHANNELS
 from agents.sinks.channels import SWITCHES
 from agents.sinks.console import format_alert
 from agents.sinks.email import alert_text

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from agents.clean.core import clean_article
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from agents.ingest.producer import kafka_producer
 from benchmarks.reuters import reuters_raw
 from streams.metrics import WORKER_RESTARTS

@@ -22,8 +22,20 @@ from typing import Any
 
 import yaml
 
-from agents.alert.conditions import (AllOf, AnyOf, ArticleView, Atom, Condition, Entities, EntityTarget, Keywords,
-                                     Languages, Not, RuleMatch, Sources)
+from agents.rules.conditions import (
+    AllOf,
+    AnyOf,
+    ArticleView,
+    Atom,
+    Condition,
+    Entities,
+    EntityTarget,
+    Keywords,
+    Languages,
+    Not,
+    RuleMatch,
+    Sources,
+)
 from streams.records import SIGNAL_TRIGGERS, TRIGGERS, TaggedArticle
 
 CHANNELS = ("console", "webhook", "slack", "email", "sse", "topic")
