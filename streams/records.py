@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import faust
 
@@ -118,7 +119,7 @@ class DedupCandidates(faust.Record, serializer="orjson", namespace="wirewatch.de
 
     seq: int
     partition: int
-    candidates: list[list]          # [article_id, seq] of each earlier live article in a shared bucket
+    candidates: list[list[Any]]     # [article_id, seq] of each earlier live article in a shared bucket
     schema_version: int = 2
 
 

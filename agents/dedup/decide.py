@@ -144,14 +144,14 @@ class Decider:
         features = story_features(article)
         if verdict is None:
             near = self._scored(candidates, sketch, manifest.stream_time)
-            verdict = ((self._revision(article, near, features, sketch, title, trigrams) if article.update_note
-                        else None)
+            verdict = ((self._revision(article, near, features, sketch, title=title, trigrams=trigrams)
+                        if article.update_note else None)
                        or self._near_copy(article, near, trigrams) or self._story_verdict(article, features, trigrams))
         recorded = verdict.kind != "duplicate"
         self._judged.note(time, [replay_key, article.id if recorded else None, verdict.story_id if recorded else None])
         self._given(replay_key, verdict, time)
         if recorded:
-            self._record(article, manifest, title, trigrams, features, verdict.story_id, time)
+            self._record(article, manifest, title, trigrams, features, story_id=verdict.story_id, time=time)
         return verdict
 
     def _given(self, replay_key: str, verdict: DedupVerdict, time: float) -> DedupVerdict:
@@ -174,7 +174,7 @@ class Decider:
         self._fingerprints.note(time, manifest.fingerprint)
         return DedupVerdict(kind="duplicate", story_id=story_id, similarity=1.0, matched_id=first.article_id)
 
-    def _revision(self, article: CleanArticle, near: list[_Near], features: StoryFeatures, sketch: np.ndarray,
+    def _revision(self, article: CleanArticle, near: list[_Near], features: StoryFeatures, sketch: np.ndarray, *,
                   title: list[str], trigrams: Trigrams) -> DedupVerdict | None:
         """A marked revision: `update` of the same-source article it re-issues, or None when there is none.
 
@@ -270,7 +270,7 @@ class Decider:
     # ---- state ----
 
     def _record(self, article: CleanArticle, manifest: DedupManifest, title: list[str], trigrams: Trigrams,
-                features: StoryFeatures, story_id: str, time: float) -> None:
+                features: StoryFeatures, *, story_id: str, time: float) -> None:
         """Remember the article and fold it into its story; every write assigns a new value."""
         published = as_utc(article.published) if article.published else None
         grams = sentences.article_trigrams(trigrams)

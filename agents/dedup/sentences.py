@@ -50,7 +50,7 @@ def sentence_trigrams(paragraphs: Iterable[str]) -> list[tuple[str, list[int]]]:
     flat = [word for sentence_words in words for word in sentence_words]
     grams = (ngram_hashes(word_hashes(flat), 3) >> np.uint64(16)).tolist() if len(flat) >= 3 else []
     result, start = [], 0
-    for sentence, sentence_words in zip(found, words):
+    for sentence, sentence_words in zip(found, words, strict=True):
         count = len(sentence_words)
         result.append((sentence, grams[start:start + count - 2] if count >= 3 else []))
         start += count

@@ -67,7 +67,8 @@ class Sequencer:
         return released
 
     def _last_released(self) -> int:
-        return self.pending.get(LAST_RELEASED, -1)
+        last: int = self.pending.get(LAST_RELEASED, -1)
+        return last
 
 
 def _key(seq: int) -> str:

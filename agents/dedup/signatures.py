@@ -88,7 +88,8 @@ def minhash(hashes: np.ndarray) -> np.ndarray:
     """The NUM_PERM MinHash values (uint32) of a set of 32-bit hashes; all ones for an empty set."""
     if len(hashes) == 0:
         return np.full(NUM_PERM, _U32_MAX, dtype=np.uint32)
-    return (hashes[np.newaxis, :] * _MULTIPLIERS + _OFFSETS).min(axis=1)
+    minimums: np.ndarray = (hashes[np.newaxis, :] * _MULTIPLIERS + _OFFSETS).min(axis=1)
+    return minimums
 
 
 def band_keys(signature: np.ndarray) -> list[str]:
@@ -133,4 +134,5 @@ def _mix(values: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser, element-wise on uint64 (wrapping arithmetic)."""
     values = (values ^ (values >> np.uint64(30))) * _MIX_1
     values = (values ^ (values >> np.uint64(27))) * _MIX_2
-    return values ^ (values >> np.uint64(31))
+    mixed: np.ndarray = values ^ (values >> np.uint64(31))
+    return mixed

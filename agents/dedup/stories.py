@@ -301,7 +301,7 @@ class StoryMatcher:
     # ---- recording ----
 
     def add(self, story_id: str, article_id: str, features: StoryFeatures, published: datetime | None,
-            seen: datetime, order: int) -> None:
+            seen: datetime, *, order: int) -> None:
         """Fold the article (at stream position `order`, stream time `seen`) into `story_id`, new or matched."""
         if not features.terms:
             return
@@ -318,8 +318,8 @@ class StoryMatcher:
         outlets = dict(story.outlets) if story else {}
         if features.outlet and features.outlet not in outlets and len(outlets) < OUTLETS_KEPT:
             outlets[features.outlet] = round(as_utc(published or seen).timestamp())
-        updated = _updated_story(story, vector, published, doc.hour, order, self.settings.centroid_terms,
-                                 article_id, outlets)
+        updated = _updated_story(story, vector, published, doc.hour, order,
+                                 centroid_terms=self.settings.centroid_terms, last_article=article_id, outlets=outlets)
         self.stories[story_id] = updated
         derived.post(story_id, updated, story)
 
@@ -385,7 +385,7 @@ class StoryMatcher:
         return vector
 
 
-def _updated_story(story: StoryVector | None, vector: _Vector, published: datetime | None, hour: int, order: int,
+def _updated_story(story: StoryVector | None, vector: _Vector, published: datetime | None, hour: int, order: int, *,
                    centroid_terms: int, last_article: str, outlets: dict[str, float]) -> StoryVector:
     """A new story value with the article folded in: centroid summed and cut to the heaviest terms."""
     centroid = dict(story.centroid) if story else {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Union
 
 from streams.records import TaggedArticle
 
@@ -45,7 +44,8 @@ class ArticleView:
         self.entities: dict[str, set[tuple[str, str]]] = {}
         for mention in tagged.entities:
             for name in (mention.canonical, mention.text):
-                self.entities.setdefault(" ".join(name.casefold().split()), set()).add((mention.canonical, mention.label))
+                key = " ".join(name.casefold().split())
+                self.entities.setdefault(key, set()).add((mention.canonical, mention.label))
 
     def has_phrase(self, words: tuple[str, ...], anchor: int = 0) -> bool:
         """True when the words occur in this order, adjacent; looked up at the positions of `words[anchor]`."""
@@ -102,12 +102,12 @@ class Keywords:
         return cls(phrases, words, tuple(max(range(len(w)), key=lambda i: len(w[i])) for w in words))
 
     def match(self, view: ArticleView) -> RuleMatch | None:
-        hits = tuple(p for p, words, anchor in zip(self.phrases, self.words, self.anchors)
+        hits = tuple(p for p, words, anchor in zip(self.phrases, self.words, self.anchors, strict=True)
                      if view.has_phrase(words, anchor))
         return RuleMatch(matched_keywords=hits) if hits else None
 
     def needed_atoms(self) -> frozenset[Atom] | None:
-        return frozenset(("word", words[anchor]) for words, anchor in zip(self.words, self.anchors))
+        return frozenset(("word", words[anchor]) for words, anchor in zip(self.words, self.anchors, strict=True))
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ class Not:
         return None  # matches articles that hold none of the part's atoms
 
 
-Condition = Union[Entities, Keywords, Sources, Languages, AllOf, AnyOf, Not]
+Condition = Entities | Keywords | Sources | Languages | AllOf | AnyOf | Not
 
 
 def _merge(matches: Iterable[RuleMatch]) -> RuleMatch:

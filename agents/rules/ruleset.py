@@ -161,7 +161,8 @@ def rule_entries(path: Path) -> list[Any]:
         raise RulesInvalid(path, [f"cannot read rules: {exc}"]) from exc
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise RulesInvalid(path, ["expected a mapping with a 'rules:' list"])
-    return document["rules"]
+    rules: list[Any] = document["rules"]
+    return rules
 
 
 def parse_rules(entries: list[Any]) -> RuleSet:
@@ -229,6 +230,8 @@ def _parse_rule(entry: Any, position: int, seen: set[str], report: Report) -> Ru
     if "surge" in triggers and watching < 1:
         error("triggers", "surge needs a watched entity in `when.entities`")
         return None
+    if not isinstance(rule_id, str) or not isinstance(description, str):
+        return None  # reported above (parse_rules drops a rule with errors)
     return Rule(rule_id, description, when, triggers, channels, cooldown, throttle or None, surge, window,
                 least_facts, digest)
 
@@ -302,37 +305,52 @@ def _parse_condition(node: Any, where: str, error: Callable[[str, str], None]) -
         if key == "entities":
             parts.append(_parse_entities(value, at, error))
         elif key == "keywords":
-            phrases = _strings(value, at, error)
-            bad = [p for p in phrases or () if not re.search(r"\w", p)]
-            for p in bad:
-                error(at, f"keyword {p!r} has no letters or digits")
-            parts.append(Keywords.of(phrases) if phrases and not bad else None)
+            parts.append(_parse_keywords(value, at, error))
         elif key == "sources":
             names = _strings(value, at, error)
             parts.append(Sources(frozenset(n.casefold() for n in names)) if names else None)
         elif key == "languages":
-            codes = _strings(value, at, error)
-            bad = [c for c in codes or () if not re.fullmatch(r"[A-Za-z]{2,3}", c)]
-            for code in bad:
-                error(at, f"{code!r} is not a language code such as en or de")
-            parts.append(Languages(frozenset(c.casefold() for c in codes)) if codes and not bad else None)
+            parts.append(_parse_languages(value, at, error))
         elif key in ("all", "any"):
-            if not isinstance(value, list) or not value:
-                error(at, "must be a non-empty list of conditions")
-                parts.append(None)
-                continue
-            children = [_parse_condition(child, f"{at}[{i}]", error) for i, child in enumerate(value)]
-            ok = all(c is not None for c in children)
-            parts.append((AllOf if key == "all" else AnyOf)(tuple(children)) if ok else None)  # type: ignore[arg-type]
+            parts.append(_parse_group(key, value, at, error))
         elif key == "not":
             child = _parse_condition(value, at, error)
             parts.append(Not(child) if child is not None else None)
         else:
             error(at, f"unknown condition (expected one of {', '.join(CONDITION_KEYS)})")
             parts.append(None)
-    if any(p is None for p in parts):
+    conditions = tuple(p for p in parts if p is not None)
+    if len(conditions) < len(parts):
         return None
-    return parts[0] if len(parts) == 1 else AllOf(tuple(parts))  # type: ignore[arg-type]
+    return conditions[0] if len(conditions) == 1 else AllOf(conditions)
+
+
+def _parse_keywords(value: Any, at: str, error: Callable[[str, str], None]) -> Keywords | None:
+    phrases = _strings(value, at, error)
+    bad = [p for p in phrases or () if not re.search(r"\w", p)]
+    for p in bad:
+        error(at, f"keyword {p!r} has no letters or digits")
+    return Keywords.of(phrases) if phrases and not bad else None
+
+
+def _parse_languages(value: Any, at: str, error: Callable[[str, str], None]) -> Languages | None:
+    codes = _strings(value, at, error)
+    bad = [c for c in codes or () if not re.fullmatch(r"[A-Za-z]{2,3}", c)]
+    for code in bad:
+        error(at, f"{code!r} is not a language code such as en or de")
+    return Languages(frozenset(c.casefold() for c in codes)) if codes and not bad else None
+
+
+def _parse_group(key: str, value: Any, at: str, error: Callable[[str, str], None]) -> AllOf | AnyOf | None:
+    """`all` or `any`: a non-empty list of conditions, every one of which must parse."""
+    if not isinstance(value, list) or not value:
+        error(at, "must be a non-empty list of conditions")
+        return None
+    parsed = [_parse_condition(child, f"{at}[{i}]", error) for i, child in enumerate(value)]
+    children = tuple(c for c in parsed if c is not None)
+    if len(children) < len(parsed):
+        return None
+    return AllOf(children) if key == "all" else AnyOf(children)
 
 
 def _parse_entities(value: Any, at: str, error: Callable[[str, str], None]) -> Entities | None:

@@ -38,7 +38,7 @@ class Tagger:
         """
         model_texts = [restore_case(text) for text in texts]
         return [resolve_entities(model_text, spans, self.lexicon, text)
-                for text, model_text, spans in zip(texts, model_texts, self.paragraphs.spans(model_texts))]
+                for text, model_text, spans in zip(texts, model_texts, self.paragraphs.spans(model_texts), strict=True)]
 
 
 def tag_articles(tagger: Tagger, items: Sequence[DedupedArticle]) -> list[TaggedArticle]:
@@ -48,7 +48,7 @@ def tag_articles(tagger: Tagger, items: Sequence[DedupedArticle]) -> list[Tagged
     """
     mentions = tagger.tag([item.article.full_text for item in items])
     return [TaggedArticle(article=item.article, verdict=item.verdict, entities=found)
-            for item, found in zip(items, mentions)]
+            for item, found in zip(items, mentions, strict=True)]
 
 
 def within_size(tagged: TaggedArticle, max_bytes: int) -> TaggedArticle:

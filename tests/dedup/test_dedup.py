@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,9 +55,10 @@ def article(article_id: str, paragraphs: list[str], source: str | None = "Wire A
     return CleanArticle(id=article_id, title=title, paragraphs=paragraphs, source=source, published=published)
 
 
-def new_index(partitions: int = 4, **tables: MutableMapping[str, Any]) -> DedupIndex:
+def new_index(partitions: int = 4, tables: Mapping[str, MutableMapping[str, Any]] | None = None) -> DedupIndex:
     """A dedup index over plain dicts (or the given mappings, by table name) with the default thresholds."""
-    return DedupIndex(table=lambda name: tables.get(name, {}), partitions=partitions)
+    given = tables or {}
+    return DedupIndex(table=lambda name: given.get(name, {}), partitions=partitions)
 
 
 def index_with(*articles: CleanArticle) -> DedupIndex:
@@ -215,7 +216,7 @@ def test_first_article_of_a_story_is_new_and_recorded() -> None:
 
 def test_state_is_persisted_only_by_assignment() -> None:
     tables = {name: AssignmentOnlyTable() for name in TABLE_NAMES}
-    index = new_index(**tables)
+    index = new_index(tables=tables)
     verdicts = [index.judge(a) for a in (
         article("a1", REPORT), article("a2", [*REPORT, REVISION_SENTENCE]),
         article("b1", REWRITE, source="Wire B"), article("a3", REPORT, source="Wire C"))]
@@ -414,7 +415,7 @@ def test_reuters_identical_bodies_are_duplicates() -> None:
 def test_known_trigrams_are_used_only_for_the_versions_they_were_built_for() -> None:
     built: list[list[str]] = []
 
-    def build(versions: list[str]) -> set[int]:
+    def build(versions: Sequence[str]) -> set[int]:
         built.append(list(versions))
         return {len(versions)}
 

@@ -102,12 +102,19 @@ def test_a_story_quiet_longer_than_the_retention_is_remembered_and_reopened() ->
                           news("b1", ZOO_ELSEWHERE, "www.rt.com", T0 + timedelta(days=40))) == ["a1", "b1"]
 
 
+def required(matcher: StoryMatcher, story: StoryVector, outlet: str, own: bool, published: float) -> float:
+    """The score `story` asks of an article at `published`, which is within its window."""
+    score = matcher.required_score(story, outlet, own, published)
+    assert score is not None, "past the story window"
+    return score
+
+
 def test_the_required_score_rises_with_quiet_time_and_is_lower_for_another_outlet() -> None:
     matcher = Stream().matcher
     story = StoryVector({}, [], 0.0, 0.0, 1, 0, 0, T0.isoformat(), outlets={"www.npr.org": T0.timestamp()})
     at = [(T0 + timedelta(hours=h)).timestamp() for h in (0, 24, 72, 24 * 30, 24 * 365)]
-    other = [matcher.required_score(story, "www.rt.com", False, t) for t in at]
-    own = [matcher.required_score(story, "www.npr.org", True, t) for t in at]
+    other = [required(matcher, story, "www.rt.com", False, t) for t in at]
+    own = [required(matcher, story, "www.npr.org", True, t) for t in at]
     assert other == sorted(other) and own == sorted(own) and other[0] == pytest.approx(0.16)
     assert own[2] > other[2]  # the outlet's own clock has no news cycle of grace
     assert own[0] == own[1] == pytest.approx(0.2)  # the outlet's first day costs nothing
