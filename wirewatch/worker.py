@@ -18,9 +18,14 @@ log = logging.getLogger(__name__)
 
 
 def build_stage_app(stage: str, settings: Settings) -> faust.App:
-    """A Faust app running exactly one stage's agent."""
+    """A Faust app running exactly one stage's agent; the clean worker also serves `POST /ingest`, which checks
+    a request with the clean core before the articles join the raw topic."""
     app = create_app(settings, stage)
-    installer(stage)(app, declare_topics(app, settings), settings)
+    topics = declare_topics(app, settings)
+    installer(stage)(app, topics, settings)
+    if stage == "clean":
+        from agents.ingest.endpoint import install_ingest_endpoint  # here: the other workers need not load it
+        install_ingest_endpoint(app, topics, settings)
     return app
 
 
