@@ -14,7 +14,7 @@ from faust.types import EventT, StreamT
 
 from agents.dedup import core
 from agents.dedup.bands import BandIndex
-from agents.dedup.decide import Thresholds
+from agents.dedup.decide import Decider, Thresholds
 from agents.dedup.route import Router
 from agents.dedup.sequence import Sequencer
 from streams.deadletter import ensure_fits
@@ -34,9 +34,6 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     initialise_labels(STAGE)
     for kind in VERDICT_KINDS:
         DEDUP_VERDICTS.labels(kind)
-    articles = StageLoop(STAGE, topics.deadletter, counts=("in", "failed"))  # the router's: counted in
-    verdicts = StageLoop(STAGE, topics.deadletter, counts=("out", "failed"))  # the decider's: counted out
-    messages = StageLoop(STAGE, topics.deadletter, counts=())  # probes, answers and manifests: not articles
 
     def table(name: str) -> faust.Table:
         return app.Table(f"dedup-{name}", default=None, partitions=settings.partitions, key_type=str)
@@ -60,6 +57,16 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         """After a rebalance the decider's tables may have changed: rebuild what is derived from them."""
         decider.forget_derived()
 
+    route_agent = install_router(app, topics, settings, router)
+    install_index(app, topics, bands)
+    install_decider(app, topics, settings, sequencer, decider)
+    return route_agent
+
+
+def install_router(app: faust.App, topics: Topics, settings: Settings, router: Router) -> faust.types.AgentT:
+    """The router: numbers the clean stream and sends each article's probes, then its manifest (see Sequencer)."""
+    articles = StageLoop(STAGE, topics.deadletter, counts=("in", "failed"))  # the decider counts them out
+
     async def route(article: CleanArticle, event: EventT) -> DedupManifest:
         with articles.timer():
             manifest, probes = router.route(article, seq=event.message.offset)
@@ -69,8 +76,20 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         await topics.dedup_decide.send(key=ORDER_KEY, value=manifest)
         return manifest
 
+    @app.agent(topics.clean, name=f"{STAGE}-route")
+    async def dedup_route(stream: StreamT[bytes]) -> AsyncIterator[DedupManifest | DeadLetter]:
+        async for outcome in articles.each(stream, CleanArticle, route):
+            yield outcome
+
+    return dedup_route
+
+
+def install_index(app: faust.App, topics: Topics, bands: BandIndex) -> faust.types.AgentT:
+    """One index partition per event's partition: answers each probe with the earlier articles sharing its bands."""
+    probes = StageLoop(STAGE, topics.deadletter, counts=())  # not articles
+
     async def answer(probe: DedupProbe, event: EventT) -> DedupCandidates:
-        with articles.timer():
+        with probes.timer():
             bands.expire(event.message.partition, probe.stream_time)
             candidates = bands.probe(event.message.partition, probe)
         await topics.dedup_decide.send(key=ORDER_KEY, value=candidates)
@@ -82,13 +101,27 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
             await topics.dedup_decide.send(key=ORDER_KEY, value=DedupCandidates(
                 seq=probe.seq, partition=event.message.partition, candidates=[]))
 
+    @app.agent(topics.dedup_probes, name=f"{STAGE}-index")
+    async def dedup_index(stream: StreamT[bytes]) -> AsyncIterator[DedupCandidates | DeadLetter]:
+        async for outcome in probes.each(stream, DedupProbe, answer, on_failure=answer_empty):
+            yield outcome
+
+    return dedup_index
+
+
+def install_decider(app: faust.App, topics: Topics, settings: Settings, sequencer: Sequencer,
+                    decider: Decider) -> faust.types.AgentT:
+    """The decider: verdicts in stream order; yields, per message, the articles it completed (often none)."""
+    messages = StageLoop(STAGE, topics.deadletter, counts=())  # manifests and answers: not articles
+    articles = StageLoop(STAGE, topics.deadletter, counts=("out", "failed"))  # counted in by the router
+
     async def complete(message: DedupManifest | DedupCandidates, event: EventT) -> list[DedupedArticle | DeadLetter]:
         ready = sequencer.add_manifest(message) if isinstance(message, DedupManifest) else sequencer.add_answer(message)
-        return [await verdicts.attempt(partial(decide, manifest, candidates), manifest.article.dumps())
+        return [await articles.attempt(partial(decide, manifest, candidates), manifest.article.dumps())
                 for manifest, candidates in ready]
 
     async def decide(manifest: DedupManifest, candidates: list[Any]) -> DedupedArticle:
-        with verdicts.timer():
+        with articles.timer():
             verdict = decider.decide(manifest, candidates)
         deduped = DedupedArticle(article=manifest.article, verdict=verdict)
         ensure_fits(deduped, settings.max_message_bytes)
@@ -96,22 +129,9 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         DEDUP_VERDICTS.labels(verdict.kind).inc()
         return deduped
 
-    @app.agent(topics.clean, name=f"{STAGE}-route")
-    async def dedup_route(stream: StreamT[bytes]) -> AsyncIterator[DedupManifest | DeadLetter]:
-        """Numbers the clean stream and sends each article's probes, then its manifest (see Sequencer)."""
-        async for outcome in articles.each(stream, CleanArticle, route):
-            yield outcome
-
-    @app.agent(topics.dedup_probes, name=f"{STAGE}-index")
-    async def dedup_index(stream: StreamT[bytes]) -> AsyncIterator[DedupCandidates | DeadLetter]:
-        """One index partition: answers each probe with the earlier articles sharing its bands."""
-        async for outcome in messages.each(stream, DedupProbe, answer, on_failure=answer_empty):
-            yield outcome
-
     @app.agent(topics.dedup_decide, name=f"{STAGE}-decide")
     async def dedup_decide(stream: StreamT[bytes]) -> AsyncIterator[list[DedupedArticle | DeadLetter]]:
-        """Verdicts in stream order: yields, per message, the articles it completed (often none)."""
         async for outcome in messages.each(stream, (DedupManifest, DedupCandidates), complete):
             yield outcome if isinstance(outcome, list) else [outcome]
 
-    return dedup_route
+    return dedup_decide
