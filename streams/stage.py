@@ -17,6 +17,7 @@ from streams.records import DeadLetter
 Record = TypeVar("Record", bound=faust.Record)
 Result = TypeVar("Result")
 RecordTypes = type[Any] | tuple[type[Any], ...]
+Event = EventT[bytes]
 
 
 def one(_: object) -> int:
@@ -36,8 +37,9 @@ class StageLoop:
         return stage_timer(self.stage, articles)
 
     async def each(self, stream: StreamT[bytes], record: RecordTypes,
-                   handle: Callable[[Any, EventT], Awaitable[Result]], *, articles_out: Callable[[Result], int] = one,
-                   on_failure: Callable[[Any, EventT], Awaitable[None]] | None = None,
+                   handle: Callable[[Any, Event], Awaitable[Result]], *,
+                   articles_out: Callable[[Result], int] = one,
+                   on_failure: Callable[[Any, Event], Awaitable[None]] | None = None,
                    ) -> AsyncIterator[Result | DeadLetter]:
         """Per event: `handle(record, event)`'s result, or the event's dead letter if decoding or handling failed.
 
@@ -70,7 +72,7 @@ class StageLoop:
         self._count("out")
         return result
 
-    async def batch(self, events: Sequence[EventT], record: type[Record],
+    async def batch(self, events: Sequence[Event], record: type[Record],
                     core: Callable[[list[Record]], Awaitable[list[Result]]],
                     send: Callable[[Result], Awaitable[Result]]) -> list[Result | DeadLetter]:
         """Per event, in order (those that do not decode last): `send` of its `core` result, or its dead letter.
@@ -79,7 +81,7 @@ class StageLoop:
         article it fails on is dead-lettered.
         """
         self._count("in", len(events))
-        decoded: list[tuple[EventT, Record]] = []
+        decoded: list[tuple[Event, Record]] = []
         rejected: list[Result | DeadLetter] = []
         for event in events:
             try:

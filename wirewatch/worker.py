@@ -7,25 +7,23 @@ import logging.config
 
 import faust
 
-from wirewatch.admin import create_changelog_topics, wait_for_topics
-from wirewatch.stages import installer
 from streams.app import create_app, table_dir
 from streams.logs import logging_config
 from streams.settings import Settings
 from streams.topics import declare_topics
+from wirewatch.admin import create_changelog_topics, wait_for_topics
+from wirewatch.stages import endpoint_installer, installer
 
 log = logging.getLogger(__name__)
 
 
 def build_stage_app(stage: str, settings: Settings) -> faust.App:
-    """A Faust app running exactly one stage's agent; the clean worker also serves `POST /ingest`, which checks
-    a request with the clean core before the articles join the raw topic."""
+    """A Faust app running exactly one stage's agents, and the web endpoint its worker serves (`STAGE_ENDPOINTS`)."""
     app = create_app(settings, stage)
     topics = declare_topics(app, settings)
     installer(stage)(app, topics, settings)
-    if stage == "clean":
-        from agents.ingest.endpoint import install_ingest_endpoint  # here: the other workers need not load it
-        install_ingest_endpoint(app, topics, settings)
+    if (install_endpoint := endpoint_installer(stage)) is not None:
+        install_endpoint(app, topics, settings)
     return app
 
 

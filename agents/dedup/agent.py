@@ -19,8 +19,15 @@ from agents.dedup.route import Router
 from agents.dedup.sequence import Sequencer
 from streams.deadletter import ensure_fits
 from streams.metrics import DEDUP_VERDICTS, initialise_labels
-from streams.records import (VERDICT_KINDS, CleanArticle, DeadLetter, DedupCandidates, DedupedArticle, DedupManifest,
-                             DedupProbe)
+from streams.records import (
+    VERDICT_KINDS,
+    CleanArticle,
+    DeadLetter,
+    DedupCandidates,
+    DedupedArticle,
+    DedupManifest,
+    DedupProbe,
+)
 from streams.settings import Settings
 from streams.stage import StageLoop
 from streams.topics import DEDUP_SHARD_KEY, Topics

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import faust
 import orjson
+from faust.types import TableT
 from faust.web import Request, Response, View
 from yarl import URL
 
@@ -42,7 +43,7 @@ class BadRequest(ValueError):
 class Placement:
     """Which worker owns each partition of a table, from the consumer group's last assignment."""
 
-    def __init__(self, app: faust.App, table: faust.Table, partitions: int) -> None:
+    def __init__(self, app: faust.App, table: TableT, partitions: int) -> None:
         self.app, self.table, self.partitions = app, table, partitions
 
     @property
@@ -75,7 +76,7 @@ class Placement:
 class StoryViews:
     """The answers of `GET /stories/{id}` and `GET /stories?since=`, each from the workers that own the partitions."""
 
-    def __init__(self, app: faust.App, table: faust.Table, partitions: int) -> None:
+    def __init__(self, app: faust.App, table: TableT, partitions: int) -> None:
         self.app, self.table, self.partitions = app, table, partitions
         self.placement = Placement(app, table, partitions)
 
@@ -154,11 +155,11 @@ class StoryViews:
             async with self.app.http_client.get(target, headers={ROUTED_HEADER: "1"},
                                                 timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT)) as response:
                 return response.status, await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             raise Unavailable(f"worker {url} did not answer: {type(error).__name__} {error}".strip()) from None
 
 
-def install_story_views(app: faust.App, table: faust.Table, partitions: int) -> None:
+def install_story_views(app: faust.App, table: TableT, partitions: int) -> None:
     """Register `GET /stories/{id}` and `GET /stories?since=&limit=` on `app`'s web server."""
     views = StoryViews(app, table, partitions)
 
