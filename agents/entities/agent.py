@@ -32,7 +32,8 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     entry (or a sighting's dead letter)."""
     initialise_labels(STAGE)
     articles = StageLoop(STAGE, topics.deadletter)
-    found_sightings = StageLoop(STAGE, topics.deadletter, counts=["failed"])  # one failing counts as a failed article
+    # A sighting is not an article: only one that fails is counted (as a failed article of the stage).
+    sighting_loop = StageLoop(STAGE, topics.deadletter, counts=["failed"])
     live = install_live_rules(app, topics, settings)  # for the rules' cross-story triggers (surge, co-mention)
     entries = app.Table("entities", default=None, partitions=settings.partitions, key_type=str)
     mentions = mention_table(app, settings)  # counted only for the entities a surge rule watches
@@ -65,7 +66,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
 
     @app.agent(topics.entity_sightings, name=STAGE)
     async def fold(stream: StreamT[bytes]) -> AsyncIterator[dict[str, Any] | DeadLetter]:
-        async for outcome in found_sightings.each(stream, EntitySighting, fold_one):
+        async for outcome in sighting_loop.each(stream, EntitySighting, fold_one):
             yield outcome
 
     return fold
