@@ -22,13 +22,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from agents.alert.conditions import ArticleView, phrase_words
 from agents.alert.core import alerts_for
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import RuleSet, parse_rules
 from agents.clean.core import clean_article
-from agents.tag.articles import tag_articles
-from agents.tag.core import Tagger
+from agents.rules.conditions import ArticleView, phrase_words
+from agents.rules.ruleset import RuleSet, parse_rules
+from agents.tag.core import Tagger, tag_articles
 from benchmarks.reuters import reuters_raw
 from benchmarks.stage_cores import timed
 from streams.raw import raw_from_mapping

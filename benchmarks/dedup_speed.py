@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from agents.dedup.sentences import split_sentences
 from benchmarks.reuters_dedup import dedup_version
 from benchmarks.reuters_reference import clean_reuters

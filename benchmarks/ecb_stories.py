@@ -31,12 +31,12 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 from spacy.lang.en.stop_words import STOP_WORDS
 
-from agents.dedup.core import in_memory_index
-from agents.dedup.route import stream_time
+from agents.dedup.in_memory import in_memory_index
 from agents.dedup.stories import CANDIDATE_TERMS, MatcherSettings, StoryMatcher, story_features
 from benchmarks.shared_data import SHARED_DATA, require
 from streams.records import CleanArticle
 from streams.settings import Settings
+from streams.times import article_time
 
 ECBPLUS = SHARED_DATA / "ecbplus" / "ecbplus_docs.jsonl"
 BASELINE_THRESHOLDS = [round(0.1 + 0.05 * i, 2) for i in range(9)]  # 0.10 … 0.50
@@ -269,7 +269,7 @@ def feature_speed(docs: Sequence[dict[str, Any]]) -> None:
     matcher = StoryMatcher({}, {})
     for position, (article, feature) in enumerate(zip(articles, features)):
         matched = matcher.match(feature, None)
-        matcher.add(matched[0] if matched else article.id, article.id, feature, None, stream_time(article),
+        matcher.add(matched[0] if matched else article.id, article.id, feature, None, article_time(article),
                     order=position)
     end = time.process_time()
     print(f"\nmatcher CPU per article: features {1e3 * (middle - start) / len(docs):.3f} ms, "
@@ -281,7 +281,7 @@ def _fold(matcher: StoryMatcher, article: CleanArticle, position: int, max_terms
     features = story_features(article, max_terms)
     matched = matcher.match(features, article.published)
     story_id = matched[0] if matched else article.id
-    matcher.add(story_id, article.id, features, article.published, stream_time(article), order=position)
+    matcher.add(story_id, article.id, features, article.published, article_time(article), order=position)
     return story_id
 
 

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 CORES = {
     "clean": ["agents.clean.core"],
     "dedup": ["agents.dedup.decide", "agents.dedup.signatures"],
-    "alert": ["agents.alert.conditions", "agents.alert.facts"],
+    "alert": ["agents.rules.conditions", "agents.alert.facts"],
 }
 KILLED = {"killed", "timeout", "caught by type check"}
 NOT_RUN = {"skipped", "not checked", "check was interrupted by user"}

@@ -9,7 +9,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from agents.tag.core import load_ner
+from agents.tag.model import load_ner
 from benchmarks.procfs import peak_rss_mib
 from benchmarks.tag_throughput import plain_pipe
 from streams.settings import Settings

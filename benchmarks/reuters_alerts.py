@@ -19,10 +19,9 @@ from datetime import date
 from pathlib import Path
 
 from agents.alert.core import AlertThrottle
-from agents.alert.rules import Rule, RuleSet, load_rules
+from agents.rules.ruleset import Rule, RuleSet, load_rules
 from wirewatch.offline import judged_in_order, raised_alerts
-from agents.tag.articles import tag_articles
-from agents.tag.core import Tagger
+from agents.tag.core import Tagger, tag_articles
 from benchmarks.reuters import reuters_raw
 from benchmarks.reuters_reference import clean_reuters
 from streams.records import VERDICT_KINDS, Alert, DedupVerdict, TaggedArticle

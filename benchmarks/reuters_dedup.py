@@ -20,7 +20,7 @@ from pathlib import Path
 
 import agents.dedup as dedup_package
 from agents.dedup import signatures
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from benchmarks.reuters import reuters_raw
 from benchmarks.reuters_reference import (SAME_WEEK, ReferenceEntry, clean_reuters, jaccard, load_reference,
                                           shingle_set, window_starts)

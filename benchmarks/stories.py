@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from agents.clean.core import clean_article
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from benchmarks import ecb_stories
 from benchmarks.ecb_stories import HEADER, Scores, best_baseline, score, shuffled, tfidf_baseline
 from benchmarks.reuters_reference import clean_reuters

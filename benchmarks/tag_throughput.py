@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 
 from spacy.language import Language
 
-from agents.tag.core import Tagger, load_ner
+from agents.tag.core import Tagger
+from agents.tag.model import load_ner
 from agents.tag.lexicon import Lexicon
 from benchmarks.shared_data import REUTERS
 from streams.settings import Settings

@@ -1,10 +1,17 @@
-"""The orjson codec every wirewatch record is serialised with, registered with Faust as `orjson`."""
+"""How wirewatch writes values: the orjson codec every record is serialised with (registered with Faust as
+`orjson`), and the packed text form of hash arrays in records and tables."""
 from __future__ import annotations
 
+import base64
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 from faust.serializers import codecs
+
+HASH64 = "<u8"  # little-endian uint64: 3-gram and word hashes
+HASH32 = "<u4"  # little-endian uint32: dedup's shingle sketches
 
 
 def _default(obj: Any) -> Any:
@@ -30,3 +37,13 @@ class OrjsonCodec(codecs.Codec):
 
 
 codecs.register("orjson", OrjsonCodec())
+
+
+def pack_hashes(hashes: Sequence[int] | np.ndarray, dtype: str = HASH64) -> str:
+    """Hashes as text for records and tables: base64 of their bytes as `dtype` (a third of their JSON size)."""
+    return base64.b64encode(np.ascontiguousarray(hashes, dtype=dtype).tobytes()).decode("ascii")
+
+
+def unpack_hashes(packed: str, dtype: str = HASH64) -> np.ndarray:
+    """The hashes `pack_hashes` wrote with the same `dtype` (a read-only array over the decoded bytes)."""
+    return np.frombuffer(base64.b64decode(packed), dtype=dtype)

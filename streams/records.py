@@ -10,7 +10,7 @@ from streams import codecs  # noqa: F401  (registers the "orjson" codec records 
 VERDICT_KINDS = ("new", "duplicate", "update", "same_story")
 TRIGGERS = ("new_story", "new_development", "first_co_mention", "surge")
 SIGNAL_TRIGGERS = ("first_co_mention", "surge")  # decided by the entities stage, across stories
-DIGEST = "digest"  # the trigger of an alert standing for a rule's alerts of one digest period
+DIGEST_TRIGGER = "digest"  # the trigger of an alert standing for a rule's alerts of one digest period
 
 
 class RawArticle(faust.Record, serializer="orjson", namespace="wirewatch.raw"):
@@ -98,7 +98,7 @@ class DedupManifest(faust.Record, serializer="orjson", namespace="wirewatch.dedu
     partitions: list[int]           # index partitions sent a probe; empty for an article with no body
     stream_time: float              # unix seconds: the newest publish (else ingest) time seen up to this article
     fingerprint: str = ""           # sha256 of the normalised body (see agents.dedup.signatures)
-    sketch: str = ""                # the body's word 5-shingle sketch, packed (signatures.sketch, signatures.pack)
+    sketch: str = ""                # the body's word 5-shingle sketch, packed (signatures.sketch, codecs.pack_hashes)
     schema_version: int = 2
 
 
@@ -189,7 +189,7 @@ class Alert(faust.Record, serializer="orjson", namespace="wirewatch.alert"):
     idempotency_key: str            # sha256 of rule + story + development; a replay yields the same key
     rule_id: str
     description: str
-    trigger: str                    # one of TRIGGERS, or DIGEST
+    trigger: str                    # one of TRIGGERS, or DIGEST_TRIGGER
     story_id: str                   # empty for a digest
     article_id: str
     title: str

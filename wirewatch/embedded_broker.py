@@ -106,7 +106,7 @@ class EmbeddedBroker:
     def start(self, timeout: float = 60.0) -> EmbeddedBroker:
         """Format the data folder if it is new, start the node and return once it answers as a broker."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config_path = self._write_config()
+        config_path = self.write_config()
         if not self.formatted:
             self.format(config_path)
         with open(self.log_path or os.devnull, "ab") as log:  # the child keeps its own descriptor
@@ -124,7 +124,7 @@ class EmbeddedBroker:
 
     def format(self, config_path: Path) -> None:
         """Format the data folder as a new one-node cluster (Kafka's `kafka-storage format`)."""
-        self._java("kafka.tools.StorageTool", "format", "--cluster-id", _cluster_id(), "--config", str(config_path),
+        self._java("kafka.tools.StorageTool", "format", "--cluster-id", new_cluster_id(), "--config", str(config_path),
                    "--ignore-formatted", wait=True)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -144,7 +144,7 @@ class EmbeddedBroker:
             self._process.kill()
             self._process.wait()
 
-    def _write_config(self) -> Path:
+    def write_config(self) -> Path:
         """The node's server.properties and log configuration, written beside its data on every start."""
         listener = f"127.0.0.1:{self.port}"
         config = {
@@ -239,7 +239,7 @@ def broker_for(settings: Settings, node_dir: Path, log_path: Path | None = None,
                           config=config)
 
 
-def _cluster_id() -> str:
+def new_cluster_id() -> str:
     """A new Kafka cluster id: 16 random bytes in URL-safe base64 without padding, as `kafka-storage random-uuid`,
     drawn again when it starts with "-" (one in 64), which the format command would read as an option."""
     while True:

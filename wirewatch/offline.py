@@ -12,12 +12,11 @@ import orjson
 
 from agents.alert.core import AlertLedger, AlertThrottle, alerts_for
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import RuleSet, load_rules
 from agents.clean.core import clean_article
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from agents.ingest.files import load_raw_articles
-from agents.tag.articles import tag_articles
-from agents.tag.core import Tagger
+from agents.rules.ruleset import RuleSet, load_rules
+from agents.tag.core import Tagger, tag_articles
 from streams.codecs import dumps
 from streams.deadletter import BadInput
 from streams.records import Alert, CleanArticle, DedupedArticle, TaggedArticle

@@ -6,9 +6,9 @@ import unicodedata
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from agents.alert.conditions import ArticleView
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import Rule, RuleSet
+from agents.rules.conditions import ArticleView
+from agents.rules.ruleset import Rule, RuleSet
 from streams.records import Alert, EntitySignal, TaggedArticle
 
 

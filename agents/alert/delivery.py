@@ -12,7 +12,7 @@ import faust
 import mode
 
 from agents.alert.core import AlertLedger
-from agents.alert.rules import Rule
+from agents.rules.ruleset import Rule
 from agents.sinks.channels import SWITCHES, configured_sinks
 from agents.sinks.sink import DELIVERED, Sink, count_delivery
 from agents.sinks.sse import AlertStream, install_alert_stream

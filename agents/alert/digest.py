@@ -8,9 +8,9 @@ import hashlib
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
-from agents.alert.rules import Rule
+from agents.rules.ruleset import Rule
 from agents.sinks.text import trigger_words
-from streams.records import DIGEST, Alert
+from streams.records import DIGEST_TRIGGER, Alert
 
 MEMBERS_KEPT = 200  # alerts listed in one digest; more are counted, and all of them are on the alerts topic
 
@@ -66,8 +66,8 @@ def digest_alert(rule: Rule, members: Sequence[Alert], more: int, now: float) ->
     entities = list(dict.fromkeys(name for m in members for name in m.matched_entities))
     keywords = list(dict.fromkeys(word for m in members for word in m.matched_keywords))
     return Alert(
-        idempotency_key=hashlib.sha256(f"{rule.id}|{DIGEST}|{'|'.join(keys)}".encode()).hexdigest(),
-        rule_id=rule.id, description=rule.description, trigger=DIGEST, story_id="", article_id="",
+        idempotency_key=hashlib.sha256(f"{rule.id}|{DIGEST_TRIGGER}|{'|'.join(keys)}".encode()).hexdigest(),
+        rule_id=rule.id, description=rule.description, trigger=DIGEST_TRIGGER, story_id="", article_id="",
         title=f"{count} alert{'s' * (count != 1)} for {rule.id}", verdict="", matched_entities=entities,
         matched_keywords=keywords, new_sentences=lines, members=keys,
         detail=f"the rule's alerts of about {max(round(rule.digest / 60), 1)} min, in one message"

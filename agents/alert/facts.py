@@ -17,8 +17,8 @@ from collections.abc import Collection, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.alert.conditions import phrase_words
-from agents.dedup.sentences import pack_hashes, unpack_hashes
+from agents.rules.conditions import phrase_words
+from streams.codecs import pack_hashes, unpack_hashes
 from streams.records import TaggedArticle
 from streams.times import article_time
 
@@ -110,7 +110,7 @@ def new_facts(article: TaggedArticle, entry: dict[str, Any]) -> Development:
     known_names = set(entry["entities"])
     name_words = {word for name in known_names if " " in name for word in name.split()}
     known_numbers = set(entry["numbers"])
-    known_words = set(unpack_hashes(entry["words"])) if entry["words"] else set()
+    known_words = set(unpack_hashes(entry["words"]).tolist()) if entry["words"] else set()
     facts: dict[Fact, None] = {}
     sentences = []
     for sentence in article.verdict.added_sentences:
@@ -150,7 +150,7 @@ def _folded(entry: dict[str, Any], article: TaggedArticle, found: Development, w
     text = article.article.full_text
     entities = list(dict.fromkeys([*entry["entities"], *(m.canonical.casefold() for m in article.entities)]))
     numbers = list(dict.fromkeys([*entry["numbers"], *numbers_in(text)]))[:STORY_WORDS_KEPT]
-    known = unpack_hashes(entry["words"]) if entry["words"] else []
+    known = unpack_hashes(entry["words"]).tolist() if entry["words"] else []
     known = list(dict.fromkeys([*known, *sorted(content_word_hashes(words))]))[:STORY_WORDS_KEPT]
     added = article.verdict.added_sentences
     decision = {"facts": [[fact.kind, fact.text] for fact in found.facts],

@@ -17,7 +17,7 @@ import mode
 import yaml
 from aiokafka import AIOKafkaConsumer
 
-from agents.alert.rules import Rule, RuleError, RulesInvalid, RuleSet, parse_rules, rule_entries
+from agents.rules.ruleset import Rule, RuleError, RulesInvalid, RuleSet, parse_rules, rule_entries
 from streams.settings import Settings
 from streams.topics import Topics
 

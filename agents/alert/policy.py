@@ -8,7 +8,7 @@ from typing import Any
 from agents.alert.core import AlertThrottle
 from agents.alert.digest import Digests
 from agents.alert.facts import StoryFacts, stale_stories
-from agents.alert.rules import Rule
+from agents.rules.ruleset import Rule
 from streams.metrics import ALERTS
 from streams.records import Alert
 from streams.topics import key_partition

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime, timedelta, timezone
-
-from dateutil import parser as date_parser
+from datetime import datetime
 
 from agents.clean.boilerplate import (GLUED_MARKERS, WireMetadata, is_boilerplate, separate_boilerplate,
                                       take_revision_mark)
@@ -16,15 +14,12 @@ from agents.clean.paragraphs import (break_before, normalise_space, repair_parag
                                      split_paragraphs, strip_stray_tags, unglue, unglue_inline)
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
+from streams.times import parse_published
 
 _MAX_HEADLINE = 150
 _HEADLINE_END = re.compile(r"[.!?:;,…][”’\"')\]]*$")
 _NOT_ALPHANUMERIC = re.compile(r"[\W_]+")
 _WORD_BROKEN_AT_HYPHEN = re.compile(r"\w-$")  # "anti-" + "inflation": a compound wrapped at its hyphen
-# Zone abbreviations US wires still print; dateutil leaves unknown ones naive (and so wrongly UTC).
-_TZINFOS = {name: timezone(timedelta(hours=h)) for name, h in (
-    ("UTC", 0), ("GMT", 0), ("EST", -5), ("EDT", -4), ("CST", -6), ("CDT", -5), ("MST", -7), ("MDT", -6),
-    ("PST", -8), ("PDT", -7), ("BST", 1), ("CET", 1), ("CEST", 2), ("JST", 9), ("KST", 9))}
 
 
 def clean_article(raw: RawArticle) -> list[CleanArticle]:
@@ -52,17 +47,6 @@ def clean_article(raw: RawArticle) -> list[CleanArticle]:
         what = ", ".join(f"{name} {value}" for name, value in (("id", raw.id), ("from", raw.origin)) if value)
         raise BadInput("empty_body", f"no article text left after removing boilerplate ({what or 'no id'})")
     return articles
-
-
-def parse_published(value: str | None) -> datetime | None:
-    """`value` (any common date format) as a UTC datetime; naive times are taken as UTC; None if unparseable."""
-    if not value or not value.strip():
-        return None
-    try:
-        parsed = date_parser.parse(value.strip(), tzinfos=_TZINFOS)
-    except (ValueError, OverflowError, TypeError):  # dateutil's ParserError is a ValueError
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def text_id(source: str | None, paragraphs: list[str]) -> str:

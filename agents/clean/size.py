@@ -1,7 +1,7 @@
 """A clean article kept under a size, so that each later record about it fits one Kafka message.
 
 Tag's record is the largest: the article, the sentences dedup found it added to its story (at most the body again)
-and the entity mentions (about half the body's size in news; capped by `agents.tag.articles.within_size`). Dedup
+and the entity mentions (about half the body's size in news; capped by `agents.tag.core.within_size`). Dedup
 keeps the article JSON-escaped in a table while it waits for its index answers (about 1.5 times). An article of a
 quarter of the message limit leaves room for all of them; long news runs to 50 KB, the default limit is 200 KB.
 """

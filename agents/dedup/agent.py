@@ -1,4 +1,4 @@
-"""The dedup stage's Faust agents: router, index partitions and decider (see agents/dedup/core.py for the design).
+"""The dedup stage's Faust agents: router, index partitions and decider (the design: agents/dedup/in_memory.py).
 
 Each dedup worker runs all three. The index partitions (`dedup.probes`) spread over the workers; the router and
 the decider read one ordered partition each, so they run on one worker at a time and hand over on failure.
@@ -12,7 +12,6 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT
 
-from agents.dedup import core
 from agents.dedup.bands import BandIndex
 from agents.dedup.decide import Decider, Thresholds
 from agents.dedup.route import Router
@@ -56,10 +55,10 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         bands.forget_derived()
 
     sequencer = Sequencer(table("pending"))
-    decider_tables = {name: table(name) for name in core.DECIDER_TABLES}
-    decider = core.decider(decider_tables, thresholds)
+    decider_tables = {name: table(name) for name in Decider.TABLES}
+    decider = Decider.from_tables(decider_tables, thresholds)
 
-    @decider_tables["story-vectors"].on_recover
+    @decider_tables[Decider.RECOVERY_TABLE].on_recover
     async def rebuild_story_index() -> None:
         """After a rebalance the decider's tables may have changed: rebuild what is derived from them."""
         decider.forget_derived()

@@ -17,7 +17,9 @@ from datetime import timedelta
 from typing import Any
 
 from agents.dedup.hours import HOUR
+from agents.dedup.state import BandEntry
 from streams.records import DedupCandidates, DedupProbe
+from streams.state import TypedTable
 
 
 @dataclass
@@ -28,21 +30,21 @@ class _Derived:
     hours: dict[int, list[int]] = field(default_factory=dict)
     expired_before: int | None = None  # the cutoff hour of the last sweep
 
-    def add(self, seq: int, entry: dict[str, Any]) -> None:
-        for band_key in entry["b"]:
+    def add(self, seq: int, entry: BandEntry) -> None:
+        for band_key in entry.band_keys:
             self.buckets.setdefault(int(band_key, 16), []).append(seq)
-        self.hours.setdefault(int(entry["t"] // HOUR), []).append(seq)
+        self.hours.setdefault(int(entry.time // HOUR), []).append(seq)
 
 
 class BandIndex:
     """LSH buckets over one stored mapping (a Faust table in the agent), written only by assignment.
 
-    entries: "{partition}:{seq}" → {"id", "t" (article time), "b" (its band keys on this partition)}
+    entries: "{partition}:{seq}" → BandEntry (the article, its time, its band keys on this partition)
     Keys carry the partition because one worker may hold several partitions in the same table.
     """
 
-    def __init__(self, entries: MutableMapping[str, dict[str, Any]], retention: timedelta) -> None:
-        self.entries = entries
+    def __init__(self, entries: MutableMapping[str, Any], retention: timedelta) -> None:
+        self.entries = TypedTable(entries, BandEntry)
         self.retention = retention.total_seconds()
         self._derived: dict[int, _Derived] = {}
 
@@ -61,12 +63,13 @@ class BandIndex:
         for band_key in probe.band_keys:
             found.update(s for s in derived.buckets.get(int(band_key, 16), ()) if s < probe.seq)
         if entry_key not in self.entries:
-            entry = {"id": probe.article_id, "t": probe.time, "b": probe.band_keys}
-            self.entries[entry_key] = entry
-            derived.add(probe.seq, entry)
+            indexed = BandEntry(probe.article_id, probe.time, probe.band_keys)
+            self.entries[entry_key] = indexed
+            derived.add(probe.seq, indexed)
         cutoff = probe.stream_time - self.retention
-        candidates = [[entry["id"], seq] for seq in sorted(found)
-                      if (entry := self.entries.get(f"{partition}:{seq}")) is not None and entry["t"] >= cutoff]
+        candidates: list[list[Any]] = [
+            [entry.article_id, seq] for seq in sorted(found)
+            if (entry := self.entries.get(f"{partition}:{seq}")) is not None and entry.time >= cutoff]
         return DedupCandidates(seq=probe.seq, partition=partition, candidates=candidates)
 
     def expire(self, partition: int, stream_time: float) -> int:
@@ -89,7 +92,7 @@ class BandIndex:
         entry = self.entries.pop(f"{partition}:{seq}", None)
         if entry is None:
             return 0
-        for band_key in entry["b"]:
+        for band_key in entry.band_keys:
             bucket = derived.buckets.get(int(band_key, 16))
             if bucket is not None:
                 bucket.remove(seq)
@@ -103,7 +106,7 @@ class BandIndex:
         if derived is None:
             derived = self._derived[partition] = _Derived()
             prefix = f"{partition}:"
-            stored = sorted((int(key[len(prefix):]), entry) for key, entry in self.entries.items()
+            stored = sorted((int(key[len(prefix):]), self.entries[key]) for key in self.entries
                             if key.startswith(prefix))
             for seq, entry in stored:
                 derived.add(seq, entry)

@@ -22,21 +22,24 @@ so a stream gets the same verdicts however many index partitions and workers ans
 """
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
+
 from agents.dedup import sentences, signatures
 from agents.dedup.hours import HOUR, HourLog
-from agents.dedup.route import as_utc, stream_time
-from agents.dedup.stories import MatcherSettings, StoryMatcher, story_features
+from agents.dedup.state import ArticleEntry, ExactEntry, GivenVerdict, StoryEntry
+from agents.dedup.stories import MatcherSettings, StoryFeatures, StoryMatcher, story_features
+from streams.codecs import HASH32, pack_hashes, unpack_hashes
 from streams.records import CleanArticle, DedupManifest, DedupVerdict
 from streams.settings import Settings
+from streams.state import TypedTable
+from streams.times import article_time, as_utc
 
-ArticleEntry = dict[str, Any]
-StoryEntry = dict[str, Any]
-Candidate = list[Any]  # [article id, seq], from the index partitions
+Candidate = Sequence[Any]  # [article id, seq]: an earlier article an index partition found (DedupCandidates)
 Trigrams = list[tuple[str, list[int]]]
 STORY_VERSIONS_KEPT = 100  # the story's newest articles a marked revision may update
 
@@ -73,29 +76,41 @@ class _Near:
 class Decider:
     """Verdicts and the state behind them, in mappings (Faust tables in the agent), written only by assignment.
 
-    verdicts: "{article id}@{ingested_at}" → the verdict given, so a re-delivered article gets it again
-    exact:    body fingerprint → {"id": first article with it, "t": when last seen, "title": its normalised title}
+    verdicts: "{article id}@{ingested_at}" → GivenVerdict, so a re-delivered article gets its verdict again
+    exact:    body fingerprint → ExactEntry (the first article with it, when last seen, its normalised title)
     articles: article id → ArticleEntry (story, source, time, fingerprint, sketch, title, its sentences' 3-grams)
     stories:  story id → StoryEntry (last update, its newest STORY_VERSIONS_KEPT article ids)
     hours:    two HourLogs of what expiry visits: "judged:" [verdict key, article id, story id] of each article
               judged (ids None for a duplicate), "exact:" the fingerprints recorded or seen again
-    The story matcher keeps its own two mappings (`matcher_tables`: docs, stories).
+    (value types in agents.dedup.state; the mappings hold their stored forms)
+    The story matcher keeps its own two mappings (story_docs, story_vectors: see agents.dedup.stories).
     """
 
-    def __init__(self, verdicts: MutableMapping[str, dict[str, Any]], exact: MutableMapping[str, dict[str, Any]],
-                 articles: MutableMapping[str, ArticleEntry], stories: MutableMapping[str, StoryEntry],
-                 hours: MutableMapping[str, list[str]],
-                 matcher_tables: tuple[MutableMapping[str, Any], MutableMapping[str, Any]],
-                 thresholds: Thresholds = Thresholds()) -> None:
-        self.verdicts = verdicts
-        self.exact = exact
-        self.articles = articles
-        self.stories = stories
+    TABLES = ("verdicts", "exact", "articles", "stories", "hours", "story-docs", "story-vectors")
+    # Its tables move together in a rebalance: this one's recovery tells the agent to call `forget_derived`.
+    RECOVERY_TABLE = "story-vectors"
+
+    def __init__(self, *, verdicts: MutableMapping[str, Any], exact: MutableMapping[str, Any],
+                 articles: MutableMapping[str, Any], stories: MutableMapping[str, Any],
+                 hours: MutableMapping[str, Any], story_docs: MutableMapping[str, Any],
+                 story_vectors: MutableMapping[str, Any], thresholds: Thresholds = Thresholds()) -> None:
+        self.verdicts = TypedTable(verdicts, GivenVerdict)
+        self.exact = TypedTable(exact, ExactEntry)
+        self.articles = TypedTable(articles, ArticleEntry)
+        self.stories = TypedTable(stories, StoryEntry)
         self._judged, self._fingerprints = HourLog(hours, "judged:"), HourLog(hours, "exact:")
-        self.matcher = StoryMatcher(*matcher_tables, thresholds.matcher)
+        self.matcher = StoryMatcher(story_docs, story_vectors, thresholds.matcher)
         self.thresholds = thresholds
         self._expired_before_hour = -1  # in memory: after a restart the first article sweeps once
         self._known = sentences.KnownTrigrams()
+
+    @classmethod
+    def from_tables(cls, tables: Mapping[str, MutableMapping[str, Any]],
+                    thresholds: Thresholds = Thresholds()) -> Decider:
+        """The decider over its tables by their names in `TABLES` (Faust tables in the agent, dicts elsewhere)."""
+        return cls(verdicts=tables["verdicts"], exact=tables["exact"], articles=tables["articles"],
+                   stories=tables["stories"], hours=tables["hours"], story_docs=tables["story-docs"],
+                   story_vectors=tables["story-vectors"], thresholds=thresholds)
 
     def forget_derived(self) -> None:
         """Drop what is derived from the tables in memory (called after table recovery: they may have moved)."""
@@ -103,7 +118,7 @@ class Decider:
         self._known = sentences.KnownTrigrams()
         self._expired_before_hour = -1
 
-    def decide(self, manifest: DedupManifest, candidates: list[Candidate]) -> DedupVerdict:
+    def decide(self, manifest: DedupManifest, candidates: Sequence[Candidate]) -> DedupVerdict:
         """The verdict on the manifest's article given every index partition's candidates; records it.
 
         Idempotent: an article delivered again after a crash (same id, same ingest time) gets the verdict it got
@@ -116,10 +131,10 @@ class Decider:
         replay_key = article.delivery_key
         given = self.verdicts.get(replay_key)
         if given is not None:
-            return DedupVerdict(**{k: v for k, v in given.items() if k != "t"})
+            return given.verdict
         self._expire(manifest.stream_time)
-        time = stream_time(article).timestamp()
-        sketch = signatures.unpack(manifest.sketch)
+        time = article_time(article).timestamp()
+        sketch = unpack_hashes(manifest.sketch, HASH32)
         title = _title_words(article)
         verdict = self._exact_duplicate(manifest, title, time)
         if verdict is not None and verdict.kind == "duplicate":
@@ -141,7 +156,7 @@ class Decider:
 
     def _given(self, replay_key: str, verdict: DedupVerdict, time: float) -> DedupVerdict:
         """Remember the verdict before anything else: a crash after it replays as this verdict, not as a duplicate."""
-        self.verdicts[replay_key] = {**verdict.asdict(), "t": time}
+        self.verdicts[replay_key] = GivenVerdict(verdict, time)
         return verdict
 
     # ---- the rules ----
@@ -149,18 +164,18 @@ class Decider:
     def _exact_duplicate(self, manifest: DedupManifest, title: list[str], time: float) -> DedupVerdict | None:
         first = self.exact.get(manifest.fingerprint)
         cutoff = manifest.stream_time - self.thresholds.exact_retention.total_seconds()
-        if first is None or first["t"] < cutoff:
+        if first is None or first.time < cutoff:
             return None
-        entry = self.articles.get(first["id"])
-        story_id = entry["story_id"] if entry and entry["story_id"] in self.stories else first["id"]
-        if manifest.article.update_note and title != first["title"]:
-            return DedupVerdict(kind="update", story_id=story_id, similarity=1.0, matched_id=first["id"])
-        self.exact[manifest.fingerprint] = {**first, "t": max(first["t"], time)}  # a re-send keeps it alive
+        entry = self.articles.get(first.article_id)
+        story_id = entry.story_id if entry and entry.story_id in self.stories else first.article_id
+        if manifest.article.update_note and title != first.title:
+            return DedupVerdict(kind="update", story_id=story_id, similarity=1.0, matched_id=first.article_id)
+        self.exact[manifest.fingerprint] = replace(first, time=max(first.time, time))  # a re-send keeps it alive
         self._fingerprints.note(time, manifest.fingerprint)
-        return DedupVerdict(kind="duplicate", story_id=story_id, similarity=1.0, matched_id=first["id"])
+        return DedupVerdict(kind="duplicate", story_id=story_id, similarity=1.0, matched_id=first.article_id)
 
-    def _revision(self, article: CleanArticle, near: list[_Near], features: Any, sketch: Any, title: list[str],
-                  trigrams: Trigrams) -> DedupVerdict | None:
+    def _revision(self, article: CleanArticle, near: list[_Near], features: StoryFeatures, sketch: np.ndarray,
+                  title: list[str], trigrams: Trigrams) -> DedupVerdict | None:
         """A marked revision: `update` of the same-source article it re-issues, or None when there is none.
 
         What it re-issues is the same-source article most like it (shingle Jaccard plus headline overlap, newest on
@@ -170,24 +185,25 @@ class Decider:
         source = _source_key(article.source)
         if not source:
             return None
-        pool = {n.id: (n.jaccard, n.entry) for n in near if _source_key(n.entry["source"]) == source}
+        pool = {n.id: (n.jaccard, n.entry) for n in near if _source_key(n.entry.source) == source}
         match = self.matcher.match(features, None)
         if match is not None and match[0] in self.stories:
-            for article_id in self.stories[match[0]]["versions"]:
+            for article_id in self.stories[match[0]].versions:
                 entry = self.articles.get(article_id)
-                if article_id not in pool and entry is not None and _source_key(entry["source"]) == source:
-                    pool[article_id] = (signatures.sketch_jaccard(sketch, signatures.unpack(entry["sketch"])), entry)
+                if article_id not in pool and entry is not None and _source_key(entry.source) == source:
+                    stored = unpack_hashes(entry.sketch, HASH32)
+                    pool[article_id] = (signatures.sketch_jaccard(sketch, stored), entry)
         if not pool:
             return None
         # Candidates come in stream order, story versions oldest first: `>=` keeps the newest of equals.
-        best_id, best_closeness = None, -1.0
+        best_id, best_closeness = next(iter(pool)), -1.0
         for article_id, (jaccard, entry) in pool.items():
-            closeness = jaccard + _share(title, entry["title"])
+            closeness = jaccard + _share(title, entry.title)
             if closeness >= best_closeness:
                 best_id, best_closeness = article_id, closeness
         jaccard, entry = pool[best_id]
-        return DedupVerdict(kind="update", story_id=entry["story_id"], similarity=round(jaccard, 4),
-                            matched_id=best_id, added_sentences=self._added(trigrams, entry["story_id"]))
+        return DedupVerdict(kind="update", story_id=entry.story_id, similarity=round(jaccard, 4),
+                            matched_id=best_id, added_sentences=self._added(trigrams, entry.story_id))
 
     def _near_copy(self, article: CleanArticle, near: list[_Near], trigrams: Trigrams) -> DedupVerdict | None:
         copies = [n for n in near if n.jaccard >= self.thresholds.update]
@@ -195,36 +211,37 @@ class Decider:
             return None
         best = copies[0]
         source = _source_key(article.source)
-        same_source = next((n for n in copies if source and _source_key(n.entry["source"]) == source), None)
-        added = self._added(trigrams, best.entry["story_id"])
+        same_source = next((n for n in copies if source and _source_key(n.entry.source) == source), None)
+        added = self._added(trigrams, best.entry.story_id)
         if best.jaccard >= self.thresholds.duplicate and not added:
             return self._verdict("duplicate", best)
         if same_source is not None:
-            return self._verdict("update", same_source, self._added(trigrams, same_source.entry["story_id"]))
+            return self._verdict("update", same_source, self._added(trigrams, same_source.entry.story_id))
         return self._verdict("same_story", best, added) if added else self._verdict("duplicate", best)
 
-    def _story_verdict(self, article: CleanArticle, features: Any, trigrams: Trigrams) -> DedupVerdict:
+    def _story_verdict(self, article: CleanArticle, features: StoryFeatures, trigrams: Trigrams) -> DedupVerdict:
         published = as_utc(article.published) if article.published else None
         match = self.matcher.match(features, published)
         if match is None:
             return DedupVerdict(kind="new", story_id=article.id)
         story_id, score = match
         story = self.stories.get(story_id)
-        newest = story["versions"][-1] if story else self.matcher.stories[story_id].get("last", story_id)
+        newest = story.versions[-1] if story else self.matcher.stories[story_id].last_article or story_id
         return DedupVerdict(kind="same_story", story_id=story_id, similarity=round(score, 4),
                             matched_id=newest, added_sentences=self._added(trigrams, story_id))
 
     # ---- helpers of the rules ----
 
-    def _scored(self, candidates: list[Candidate], sketch: Any, stream_now: float) -> list[_Near]:
+    def _scored(self, candidates: Sequence[Candidate], sketch: np.ndarray, stream_now: float) -> list[_Near]:
         """Live candidates (recorded, within the retention, story known), best Jaccard first, then stream order."""
         cutoff = stream_now - self.thresholds.retention.total_seconds()
         near = []
-        for article_id, seq in {c[1]: c for c in candidates}.values():
+        by_seq = {seq: article_id for article_id, seq in candidates}  # several partitions may find one article
+        for seq, article_id in by_seq.items():
             entry = self.articles.get(article_id)
-            if entry is None or entry["t"] < cutoff or entry["story_id"] not in self.stories:
+            if entry is None or entry.time < cutoff or entry.story_id not in self.stories:
                 continue
-            jaccard = signatures.sketch_jaccard(sketch, signatures.unpack(entry["sketch"]))
+            jaccard = signatures.sketch_jaccard(sketch, unpack_hashes(entry.sketch, HASH32))
             near.append(_Near(article_id, round(jaccard, 4), seq, entry))
         return sorted(near, key=lambda n: (-n.jaccard, n.seq))
 
@@ -235,44 +252,43 @@ class Decider:
 
     def _story_trigrams(self, story_id: str) -> set[int]:
         """What the story has said: the 3-grams of its newest live articles (cached; see KnownTrigrams)."""
-        return self._known.get(story_id, self.stories[story_id]["versions"], self._trigrams_of)
+        return self._known.get(story_id, self.stories[story_id].versions, self._trigrams_of)
 
-    def _trigrams_of(self, article_ids: list[str]) -> set[int]:
+    def _trigrams_of(self, article_ids: Sequence[str]) -> set[int]:
         known: set[int] = set()
         for article_id in article_ids:
             entry = self.articles.get(article_id)
             if entry is not None:
-                known.update(sentences.unpack_hashes(entry["grams"]))
+                known.update(unpack_hashes(entry.trigrams).tolist())
         return known
 
     @staticmethod
     def _verdict(kind: str, near: _Near, added: list[str] | None = None) -> DedupVerdict:
-        return DedupVerdict(kind=kind, story_id=near.entry["story_id"], similarity=near.jaccard, matched_id=near.id,
+        return DedupVerdict(kind=kind, story_id=near.entry.story_id, similarity=near.jaccard, matched_id=near.id,
                             added_sentences=added or [])
 
     # ---- state ----
 
     def _record(self, article: CleanArticle, manifest: DedupManifest, title: list[str], trigrams: Trigrams,
-                features: Any, story_id: str, time: float) -> None:
+                features: StoryFeatures, story_id: str, time: float) -> None:
         """Remember the article and fold it into its story; every write assigns a new value."""
         published = as_utc(article.published) if article.published else None
         grams = sentences.article_trigrams(trigrams)
         known = self._story_trigrams(story_id) if story_id in self.stories else set()
-        self.articles[article.id] = {"story_id": story_id, "source": article.source, "t": time,
-                                     "fingerprint": manifest.fingerprint, "sketch": manifest.sketch, "title": title,
-                                     "grams": sentences.pack_hashes(grams)}
+        self.articles[article.id] = ArticleEntry(story_id, article.source, time, manifest.fingerprint,
+                                                 manifest.sketch, title, pack_hashes(grams))
         if manifest.fingerprint not in self.exact:
-            self.exact[manifest.fingerprint] = {"id": article.id, "t": time, "title": title}
+            self.exact[manifest.fingerprint] = ExactEntry(article.id, time, title)
             self._fingerprints.note(time, manifest.fingerprint)
-        story = self.stories.get(story_id) or {"last_update": time, "versions": []}
-        versions = [*story["versions"], article.id][-STORY_VERSIONS_KEPT:]
-        self.stories[story_id] = {"last_update": max(story["last_update"], time), "versions": versions}
-        if len(versions) > len(story["versions"]):  # no article dropped out: the set only grows
+        story = self.stories.get(story_id) or StoryEntry(time, [])
+        versions = [*story.versions, article.id][-STORY_VERSIONS_KEPT:]
+        self.stories[story_id] = StoryEntry(max(story.last_update, time), versions)
+        if len(versions) > len(story.versions):  # no article dropped out: the set only grows
             known.update(grams)
             self._known.put(story_id, versions, known)
         else:
             self._known.drop(story_id)
-        self.matcher.add(story_id, article.id, features, published, stream_time(article), order=manifest.seq)
+        self.matcher.add(story_id, article.id, features, published, article_time(article), order=manifest.seq)
 
     def _expire(self, stream_now: float) -> None:
         """Forget what is wholly older than its retention, an hour at a time (lookups also check the cutoffs)."""
@@ -283,19 +299,19 @@ class Decider:
             return
         self._expired_before_hour = int(cutoff // HOUR)
         for replay_key, article_id, story_id in self._judged.take_before(cutoff):
-            _forget(self.verdicts, replay_key, "t", cutoff)
-            if _forget(self.articles, article_id, "t", cutoff):
+            _forget(self.verdicts, replay_key, "time", cutoff)
+            if _forget(self.articles, article_id, "time", cutoff):
                 self._known.drop(story_id)
             _forget(self.stories, story_id, "last_update", cutoff)
         exact_cutoff = stream_now - self.thresholds.exact_retention.total_seconds()
         for fingerprint in self._fingerprints.take_before(exact_cutoff):
-            _forget(self.exact, fingerprint, "t", exact_cutoff)
+            _forget(self.exact, fingerprint, "time", exact_cutoff)
 
 
-def _forget(table: MutableMapping[str, dict[str, Any]], key: str | None, time_field: str, cutoff: float) -> bool:
-    """Remove `key` unless it was written again since its note (its time is then at or after the cutoff)."""
+def _forget(table: MutableMapping[str, Any], key: str | None, time_field: str, cutoff: float) -> bool:
+    """Remove `key` unless it was written again since its note (its time, `time_field`, is then past the cutoff)."""
     value = table.get(key) if key is not None else None
-    if value is None or value[time_field] >= cutoff:
+    if key is None or value is None or getattr(value, time_field) >= cutoff:
         return False
     del table[key]
     return True

@@ -6,24 +6,13 @@ verdicts in that order however many workers answer the probes.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from datetime import datetime, timezone
 
 from agents.dedup import signatures
+from streams.codecs import HASH32, pack_hashes
 from streams.records import CleanArticle, DedupManifest, DedupProbe
+from streams.times import article_time
 
 STREAM_TIME_KEY = "stream_time"
-
-
-def stream_time(article: CleanArticle) -> datetime:
-    """When the article happened for dedup: its publish time, else when it was ingested (UTC)."""
-    if article.published:
-        return as_utc(article.published)
-    return datetime.fromtimestamp(article.ingested_at, tz=timezone.utc)
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Aware UTC datetime; a naive one is taken to be UTC already (the clean stage emits UTC)."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 class Router:
@@ -38,7 +27,7 @@ class Router:
 
     def route(self, article: CleanArticle, seq: int) -> tuple[DedupManifest, dict[int, DedupProbe]]:
         """The manifest and the probes (by partition) for the article at position `seq` of the clean stream."""
-        time = stream_time(article).timestamp()
+        time = article_time(article).timestamp()
         newest = max(self.state.get(STREAM_TIME_KEY) or time, time)
         if newest != self.state.get(STREAM_TIME_KEY):
             self.state[STREAM_TIME_KEY] = newest
@@ -55,5 +44,5 @@ class Router:
         }
         manifest = DedupManifest(seq=seq, article=article, partitions=sorted(probes), stream_time=newest,
                                  fingerprint=signatures.body_fingerprint(" ".join(words)),
-                                 sketch=signatures.pack(signatures.sketch(hashes)))
+                                 sketch=pack_hashes(signatures.sketch(hashes), HASH32))
         return manifest, probes

@@ -1,7 +1,6 @@
 """Sentences and their word 3-grams: how dedup tells which sentences an article adds to a story."""
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Iterable, Sequence
 
@@ -76,16 +75,6 @@ def added_sentences(sentences: Sequence[tuple[str, list[int]]], story_trigrams: 
 def article_trigrams(sentences: Sequence[tuple[str, list[int]]]) -> list[int]:
     """Every 3-gram hash of an article's sentences, each once, in text order."""
     return list(dict.fromkeys(g for _, grams in sentences for g in grams))
-
-
-def pack_hashes(hashes: Sequence[int]) -> str:
-    """Hashes (3-grams here, words for the alert stage) as text for tables: base64 of little-endian uint64s."""
-    return base64.b64encode(np.asarray(hashes, dtype="<u8").tobytes()).decode("ascii")
-
-
-def unpack_hashes(packed: str) -> list[int]:
-    """The hashes `pack_hashes` wrote."""
-    return np.frombuffer(base64.b64decode(packed), dtype="<u8").tolist()
 
 
 class KnownTrigrams:

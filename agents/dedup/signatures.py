@@ -12,7 +12,6 @@ Two summaries of the same shingle set, for two jobs:
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import zlib
@@ -128,16 +127,6 @@ def sketch_jaccard(first: np.ndarray, second: np.ndarray, size: int = SKETCH_SIZ
     at[at == len(second)] = 0
     common = int(np.count_nonzero(second[at] == first))
     return common / (len(first) + len(second) - common)
-
-
-def pack(values: np.ndarray) -> str:
-    """uint32 values as text for records and tables: base64 of their little-endian bytes."""
-    return base64.b64encode(np.ascontiguousarray(values, dtype="<u4").tobytes()).decode("ascii")
-
-
-def unpack(packed: str) -> np.ndarray:
-    """The values `pack` wrote."""
-    return np.frombuffer(base64.b64decode(packed), dtype="<u4")
 
 
 def _mix(values: np.ndarray) -> np.ndarray:

@@ -25,12 +25,12 @@ Candidates are the stories posted under the article's most salient terms.
 
 Stored in two mappings (Faust tables in the agent), written only by assignment, one write each per article:
 
-    docs:    article id → {"terms": its candidate terms, "hour": its stream hour, "o": its stream position}
-    stories: story id → {"c": {term: weight}, "names": name terms of c, "norm": |c|, "names_norm": |names of c|,
-                         "n": articles, "hour": stream hour of its last article, "order": that article's position in
-                         the stream, "published": newest publish time (ISO) or None, "last": its newest article's
-                         id, "src": {outlet: unix time of its first article in the story} (first 16 outlets)}
-A story stored before "last", "src" and "o" existed reads as having no outlets; such a doc sorts first in its hour.
+    docs:    article id → StoryDoc (its candidate terms, its stream hour, its stream position)
+    stories: story id → StoryVector (centroid {term: weight}, its name terms, both norms, articles, stream hour and
+             position of its last article, newest publish time (ISO) or None, its newest article's id, and
+             {outlet: unix time of its first article in the story} for its first 16 outlets)
+(value types in agents.dedup.state, with their stored forms.) A story stored before its newest article and outlets
+were kept reads as having no outlets; a doc stored before positions were kept sorts first in its hour.
 
 Forgetting: what is older than the dedup retention goes, except the newest `memory` stories and `memory` docs,
 which stay however old (so a quiet stream keeps its stories and its document frequencies); the oldest go first.
@@ -55,9 +55,11 @@ from typing import Any
 from spacy.lang.en.stop_words import STOP_WORDS
 
 from agents.dedup.hours import HOUR
-from agents.dedup.route import as_utc
+from agents.dedup.state import StoryDoc, StoryVector
 from streams.records import CleanArticle
 from streams.settings import Settings
+from streams.state import TypedTable
+from streams.times import as_utc
 
 CANDIDATE_TERMS = 40    # terms kept per article, names first (bounds every per-article loop)
 LOOKUP_TERMS = 12       # the article's heaviest terms whose postings give the candidate stories
@@ -144,10 +146,6 @@ def story_features(article: CleanArticle, max_terms: int = CANDIDATE_TERMS) -> S
                          tuple(t for t in headline if t in in_body), (article.source or "").strip().casefold())
 
 
-def _is_content(term: str) -> bool:
-    return term not in _STOP and (len(term) > 2 or term[0].isdigit())
-
-
 @dataclass
 class _Vector:
     """An article's terms weighted by TF-IDF against the current frequencies (unit length)."""
@@ -157,7 +155,7 @@ class _Vector:
 
 
 @dataclass
-class _Derived:
+class DerivedState:
     """What is computed from the stored mappings and kept only in memory (see the module docstring)."""
 
     frequencies: Counter[str] = field(default_factory=Counter)
@@ -167,10 +165,10 @@ class _Derived:
     story_hours: dict[int, set[str]] = field(default_factory=dict)
     stories: int = 0  # live stories
 
-    def count(self, article_id: str, doc: dict[str, Any], sign: int) -> None:
+    def count(self, article_id: str, doc: StoryDoc, sign: int) -> None:
         """Count (sign 1) or uncount (sign -1) a doc's terms; a term no live doc has leaves the counts."""
         frequencies = self.frequencies
-        for term in doc["terms"]:
+        for term in doc.terms:
             frequency = frequencies[term] + sign
             if frequency:
                 frequencies[term] = frequency
@@ -178,24 +176,24 @@ class _Derived:
                 del frequencies[term]
         self.docs += sign
         if sign > 0:
-            self.doc_hours.setdefault(doc["hour"], []).append(article_id)
+            self.doc_hours.setdefault(doc.hour, []).append(article_id)
 
-    def post(self, story_id: str, story: dict[str, Any], before: dict[str, Any] | None) -> None:
+    def post(self, story_id: str, story: StoryVector, before: StoryVector | None) -> None:
         """Move the story to the newest end of the postings of its centroid's terms; unpost the terms it lost."""
-        for term in set(before["c"]) - set(story["c"]) if before else ():
+        for term in set(before.centroid) - set(story.centroid) if before else ():
             self._unpost(term, story_id)
-        for term in story["c"]:
+        for term in story.centroid:
             posting = self.postings.setdefault(term, {})
             posting.pop(story_id, None)
             posting[story_id] = None
         if before is not None:
-            self.story_hours.get(before["hour"], set()).discard(story_id)
+            self.story_hours.get(before.hour, set()).discard(story_id)
         else:
             self.stories += 1
-        self.story_hours.setdefault(story["hour"], set()).add(story_id)
+        self.story_hours.setdefault(story.hour, set()).add(story_id)
 
-    def unpost(self, story_id: str, story: dict[str, Any]) -> None:
-        for term in story["c"]:
+    def unpost(self, story_id: str, story: StoryVector) -> None:
+        for term in story.centroid:
             self._unpost(term, story_id)
         self.stories -= 1
 
@@ -212,10 +210,10 @@ class StoryMatcher:
 
     def __init__(self, docs: MutableMapping[str, Any], stories: MutableMapping[str, Any],
                  settings: MatcherSettings = MatcherSettings()) -> None:
-        self.docs = docs
-        self.stories = stories
+        self.docs = TypedTable(docs, StoryDoc)
+        self.stories = TypedTable(stories, StoryVector)
         self.settings = settings
-        self._derived: _Derived | None = None
+        self._derived: DerivedState | None = None
         self._weighed: tuple[StoryFeatures, _Vector] | None = None  # `match`'s vector, for the `add` that follows
 
     def forget_derived(self) -> None:
@@ -231,7 +229,7 @@ class StoryMatcher:
         """
         if not features.terms:
             return None
-        derived = self._state()
+        derived = self.derived_state()
         vector = self._vector(features, derived)
         anchors = self._anchors(features, derived)
         published_at = as_utc(published).timestamp() if published else None
@@ -241,8 +239,8 @@ class StoryMatcher:
             story = self.stories.get(story_id)
             if story is None:
                 continue
-            own = features.outlet in (story.get("src") or {}) if features.outlet else False
-            if own and anchors and not any(word in story["c"] for word in anchors):
+            own = features.outlet in story.outlets if features.outlet else False
+            if own and anchors and not any(word in story.centroid for word in anchors):
                 continue
             required = self.required_score(story, features.outlet, own, published_at)
             if required is None:
@@ -252,16 +250,16 @@ class StoryMatcher:
                 best, best_margin = (story_id, score), score - required
         return best
 
-    def required_score(self, story: dict[str, Any], outlet: str, own: bool, published: float | None) -> float | None:
+    def required_score(self, story: StoryVector, outlet: str, own: bool, published: float | None) -> float | None:
         """The score the story asks of an article (see the module docstring); None once it is past the window."""
         settings = self.settings
         required = settings.match_threshold
-        outlets = story.get("src") or {}
+        outlets = story.outlets
         if outlet and outlets and not own:
             required *= settings.other_outlet_factor
-        if published is None or story["published"] is None:
+        if published is None or story.published is None:
             return required  # unknown times: no window
-        quiet = abs(published - datetime.fromisoformat(story["published"]).timestamp())
+        quiet = abs(published - datetime.fromisoformat(story.published).timestamp())
         if settings.story_window is not None and quiet > settings.story_window.total_seconds():
             return None
         unit = settings.decay_unit.total_seconds()
@@ -271,7 +269,7 @@ class StoryMatcher:
         quiet = max(0.0, quiet - settings.quiet_grace.total_seconds())
         return required + settings.quiet_decay * math.log2(1.0 + quiet / unit)
 
-    def _anchors(self, features: StoryFeatures, derived: _Derived) -> list[str]:
+    def _anchors(self, features: StoryFeatures, derived: DerivedState) -> list[str]:
         """Headline words of which a matched story must hold one: the names the body confirms, else the rarest.
 
         A headline word the body capitalises mid-sentence is a name; a templated wire's body names no one, and its
@@ -282,7 +280,7 @@ class StoryMatcher:
         frequency = derived.frequencies
         return sorted(features.headline, key=lambda word: (frequency[word], word))[:self.settings.headline_anchors]
 
-    def _candidates(self, vector: _Vector, derived: _Derived) -> list[str]:
+    def _candidates(self, vector: _Vector, derived: DerivedState) -> list[str]:
         """Stories sharing the article's heaviest posted terms, most shared weight first (ties: story id)."""
         shared: dict[str, float] = {}
         posted = [t for t in vector.weights if t in derived.postings]  # a word no live story has finds nothing
@@ -291,14 +289,14 @@ class StoryMatcher:
                 shared[story_id] = shared.get(story_id, 0.0) + vector.weights[term]
         return sorted(shared, key=lambda s: (-shared[s], s))[:CANDIDATE_STORIES]
 
-    def _score(self, vector: _Vector, story: dict[str, Any]) -> float:
+    def _score(self, vector: _Vector, story: StoryVector) -> float:
         """Cosine with the story's centroid, mixed with the article's names against it (over the story names' norm)."""
-        centroid: dict[str, float] = story["c"]
+        centroid = story.centroid
         share = self.settings.names_share
-        similarity = _dot(vector.weights, centroid) / story["norm"] if story["norm"] else 0.0
-        if not share or not story["names_norm"]:
+        similarity = _dot(vector.weights, centroid) / story.norm if story.norm else 0.0
+        if not share or not story.names_norm:
             return (1 - share) * similarity
-        return (1 - share) * similarity + share * _dot(vector.names, centroid) / story["names_norm"]
+        return (1 - share) * similarity + share * _dot(vector.names, centroid) / story.names_norm
 
     # ---- recording ----
 
@@ -307,22 +305,21 @@ class StoryMatcher:
         """Fold the article (at stream position `order`, stream time `seen`) into `story_id`, new or matched."""
         if not features.terms:
             return
-        derived = self._state()
+        derived = self.derived_state()
         vector = self._vector(features, derived)  # weighed before the article counts itself
         self._weighed = None
         earlier = self.docs.get(article_id)
         if earlier is not None:  # the same id again with other text: it counts once, as it is now
             derived.count(article_id, earlier, -1)
-        doc = {"terms": [term for term, _, _ in features.terms], "hour": _hour_of(seen), "o": order}
+        doc = StoryDoc([term for term, _, _ in features.terms], _hour_of(seen), order)
         self.docs[article_id] = doc
         derived.count(article_id, doc, 1)
         story = self.stories.get(story_id)
-        updated = _updated_story(story, vector, published, doc["hour"], order, self.settings.centroid_terms)
-        updated["last"] = article_id
-        outlets = dict(story.get("src") or {}) if story else {}
+        outlets = dict(story.outlets) if story else {}
         if features.outlet and features.outlet not in outlets and len(outlets) < OUTLETS_KEPT:
             outlets[features.outlet] = round(as_utc(published or seen).timestamp())
-        updated["src"] = outlets
+        updated = _updated_story(story, vector, published, doc.hour, order, self.settings.centroid_terms,
+                                 article_id, outlets)
         self.stories[story_id] = updated
         derived.post(story_id, updated, story)
 
@@ -331,18 +328,17 @@ class StoryMatcher:
     def expire(self, before: datetime) -> int:
         """Forget articles seen, and stories last updated, in hours wholly before `before`, oldest first, except the
         newest `memory` of each; returns stories removed. The decider calls it before every article."""
-        derived = self._state()
+        derived = self.derived_state()
         cutoff = _hour_of(before)
         keep = self.settings.memory
         while derived.docs > keep and derived.doc_hours and (hour := min(derived.doc_hours)) < cutoff:
             self._weighed = None
             hour_ids = derived.doc_hours[hour]
-            live = [(doc.get("o", -1), i) for i in hour_ids if (doc := self.docs.get(i)) is not None
-                    and doc["hour"] == hour]
+            live = [(doc.order, i) for i in hour_ids if (doc := self.docs.get(i)) is not None and doc.hour == hour]
             for _, article_id in sorted(live)[:derived.docs - keep]:
                 derived.count(article_id, self.docs[article_id], -1)
                 del self.docs[article_id]
-            left = [i for i in hour_ids if (doc := self.docs.get(i)) is not None and doc["hour"] == hour]
+            left = [i for i in hour_ids if (doc := self.docs.get(i)) is not None and doc.hour == hour]
             if left:
                 derived.doc_hours[hour] = left
             else:
@@ -350,33 +346,33 @@ class StoryMatcher:
         removed = 0
         while derived.stories > keep and derived.story_hours and (hour := min(derived.story_hours)) < cutoff:
             story_ids = derived.story_hours[hour]
-            live = sorted((story["order"], i) for i in story_ids if (story := self.stories.get(i)) is not None
-                          and story["hour"] == hour)
+            live = sorted((story.order, i) for i in story_ids if (story := self.stories.get(i)) is not None
+                          and story.hour == hour)
             for _, story_id in live[:derived.stories - keep]:
                 derived.unpost(story_id, self.stories[story_id])
                 del self.stories[story_id]
                 story_ids.discard(story_id)
                 removed += 1
             story_ids.difference_update([i for i in story_ids if (story := self.stories.get(i)) is None
-                                         or story["hour"] != hour])
+                                         or story.hour != hour])
             if not story_ids:
                 del derived.story_hours[hour]
         return removed
 
     # ---- derived state and weights ----
 
-    def _state(self) -> _Derived:
+    def derived_state(self) -> DerivedState:
         """The derived state, rebuilt from the mappings when it is not in memory."""
         if self._derived is None:
-            derived = _Derived()
+            derived = DerivedState()
             for article_id, doc in self.docs.items():
                 derived.count(article_id, doc, 1)
-            for story_id, story in sorted(self.stories.items(), key=lambda item: item[1]["order"]):
+            for story_id, story in sorted(self.stories.items(), key=lambda item: item[1].order):
                 derived.post(story_id, story, None)
             self._derived = derived
         return self._derived
 
-    def _vector(self, features: StoryFeatures, derived: _Derived) -> _Vector:
+    def _vector(self, features: StoryFeatures, derived: DerivedState) -> _Vector:
         """The article's TF-IDF vector against the live articles' document frequencies."""
         if self._weighed is not None and self._weighed[0] is features:
             return self._weighed[1]
@@ -389,27 +385,23 @@ class StoryMatcher:
         return vector
 
 
-def in_memory_matcher(settings: Settings | None = None, **overrides: Any) -> StoryMatcher:
-    """A matcher over plain dicts (benchmarks, offline commands)."""
-    matcher_settings = MatcherSettings.from_settings(settings, **overrides) if settings else MatcherSettings(**overrides)
-    return StoryMatcher({}, {}, matcher_settings)
-
-
-def _updated_story(story: dict[str, Any] | None, vector: _Vector, published: datetime | None, hour: int, order: int,
-                   centroid_terms: int) -> dict[str, Any]:
+def _updated_story(story: StoryVector | None, vector: _Vector, published: datetime | None, hour: int, order: int,
+                   centroid_terms: int, last_article: str, outlets: dict[str, float]) -> StoryVector:
     """A new story value with the article folded in: centroid summed and cut to the heaviest terms."""
-    centroid = dict(story["c"]) if story else {}
+    centroid = dict(story.centroid) if story else {}
     for term, weight in vector.weights.items():
         centroid[term] = centroid.get(term, 0.0) + weight
     kept = sorted(centroid, key=lambda t: (-centroid[t], t))[:centroid_terms]
-    names = set(story["names"]) if story else set()
+    names = set(story.names) if story else set()
     names.update(vector.names)
     rounded = {t: round(centroid[t], 4) for t in kept}
     kept_names = sorted(names & set(kept))
-    return {"c": rounded, "names": kept_names, "norm": round(math.sqrt(sum(w * w for w in rounded.values())), 6),
-            "names_norm": round(math.sqrt(sum(rounded[t] ** 2 for t in kept_names)), 6),
-            "n": (story["n"] if story else 0) + 1, "hour": max(hour, story["hour"]) if story else hour,
-            "order": order, "published": _newest(story["published"] if story else None, published)}
+    return StoryVector(centroid=rounded, names=kept_names,
+                       norm=round(math.sqrt(sum(w * w for w in rounded.values())), 6),
+                       names_norm=round(math.sqrt(sum(rounded[t] ** 2 for t in kept_names)), 6),
+                       articles=(story.articles if story else 0) + 1, hour=max(hour, story.hour) if story else hour,
+                       order=order, published=_newest(story.published if story else None, published),
+                       last_article=last_article, outlets=outlets)
 
 
 def _newest(stored: str | None, published: datetime | None) -> str | None:

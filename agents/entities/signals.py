@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from agents.alert.conditions import EntityTarget
-from agents.alert.rules import Rule, RuleSet
 from agents.entities.core import Entry
 from agents.entities.windows import MentionCounts
+from agents.rules.conditions import EntityTarget
+from agents.rules.ruleset import Rule, RuleSet
 from streams.records import EntitySighting, EntitySignal
 from streams.times import format_time, parse_time
 

@@ -18,7 +18,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
-from agents.clean.core import parse_published
 from agents.ingest.files import RawMessage, raw_messages
 from agents.ingest.pages import fit_raw_value
 from agents.ingest.replay import replay_delays, replay_order
@@ -27,6 +26,7 @@ from streams.deadletter import BadInput, dead_letter, origin_headers, record_dea
 from streams.metrics import ARTICLES, stage_timer
 from streams.raw import parse_raw
 from streams.settings import ENV_PREFIX, Settings
+from streams.times import parse_published
 from streams.topics import message_limit_bytes, topic_name
 
 STAGE = "ingest"

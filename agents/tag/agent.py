@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import faust
 from faust.types import StreamT
 
-from agents.tag.articles import tag_articles, within_size
-from agents.tag.core import Tagger
+from agents.tag.core import Tagger, tag_articles, within_size
 from streams.deadletter import ensure_fits
 from streams.metrics import ENTITIES, initialise_labels
 from streams.records import DeadLetter, DedupedArticle, TaggedArticle

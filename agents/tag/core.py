@@ -1,52 +1,18 @@
-"""The tag stage's pure core: load a spaCy pipeline for NER only and turn texts into entity mentions."""
+"""The tag stage's core: entity mentions of texts (`Tagger`), and tagged articles from deduped ones."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-import spacy
+import orjson
 from spacy.language import Language
 
 from agents.tag.casing import restore_case
 from agents.tag.lexicon import Lexicon
+from agents.tag.model import load_ner
 from agents.tag.paragraphs import ParagraphSpans
 from agents.tag.resolve import resolve_entities
-from streams.records import EntityMention
+from streams.records import DedupedArticle, EntityMention, TaggedArticle
 from streams.settings import Settings
-
-# Components that write `doc.ents`; anything else is run only if one of these listens to it.
-ENTITY_FACTORIES: frozenset[str] = frozenset({"ner", "beam_ner", "entity_ruler"})
-MODEL_SETTING = "WIREWATCH_SPACY_MODEL"
-
-
-def load_ner(model: str) -> Language:
-    """The pipeline `model` (package name or path) with every component NER does not need disabled.
-
-    What to keep is read from the loaded pipeline rather than hard-coded, so a swapped-in model works: the
-    entity components plus the shared embedding layers (tok2vec, transformer) they listen to.
-    """
-    try:
-        nlp = spacy.load(model)
-    except OSError as exc:
-        raise OSError(
-            f"spaCy model {model!r} is not installed or not a pipeline directory; install it or set "
-            f"{MODEL_SETTING} to an installed pipeline name or path") from exc
-    keep = ner_components(nlp)
-    if not keep:
-        raise ValueError(f"spaCy model {model!r} has no entity recognizer; set {MODEL_SETTING} to one that has")
-    for name in nlp.pipe_names:
-        if name not in keep:
-            nlp.disable_pipe(name)
-    return nlp
-
-
-def ner_components(nlp: Language) -> set[str]:
-    """Names of the components that set entities and of the components whose output they listen to."""
-    entity_names = {name for name in nlp.component_names if nlp.get_pipe_meta(name).factory in ENTITY_FACTORIES}
-    upstream = {
-        name for name, component in nlp.components
-        if entity_names & set(getattr(component, "listener_map", {}))
-    }
-    return entity_names | upstream
 
 
 class Tagger:
@@ -73,3 +39,25 @@ class Tagger:
         model_texts = [restore_case(text) for text in texts]
         return [resolve_entities(model_text, spans, self.lexicon, text)
                 for text, model_text, spans in zip(texts, model_texts, self.paragraphs.spans(model_texts))]
+
+
+def tag_articles(tagger: Tagger, items: Sequence[DedupedArticle]) -> list[TaggedArticle]:
+    """Tag each article's title and body in one pass; a duplicate gets its original's entities.
+
+    It costs no model time: its paragraphs were read with the original (same story, so same tag worker).
+    """
+    mentions = tagger.tag([item.article.full_text for item in items])
+    return [TaggedArticle(article=item.article, verdict=item.verdict, entities=found)
+            for item, found in zip(items, mentions)]
+
+
+def within_size(tagged: TaggedArticle, max_bytes: int) -> TaggedArticle:
+    """`tagged`, or, when its record exceeds `max_bytes` (a long list of names), with the mentions that fit, in text
+    order, and marked `truncated`."""
+    size = len(tagged.dumps())
+    if size <= max_bytes:
+        return tagged
+    kept = list(tagged.entities)
+    while kept and size > max_bytes:
+        size -= len(orjson.dumps(kept.pop().to_representation())) + 1
+    return tagged.derive(entities=kept, truncated=True)

@@ -10,7 +10,7 @@ import yaml
 
 from agents.alert.core import AlertLedger, alerts_for
 from agents.alert.facts import StoryFacts, stale_stories
-from agents.alert.rules import RuleSet, RulesInvalid, load_rules, parse_rules
+from agents.rules.ruleset import RuleSet, RulesInvalid, load_rules, parse_rules
 from streams.records import CleanArticle, DedupVerdict, EntityMention, TaggedArticle
 from streams.settings import DEFAULTS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import yaml
 
 from agents.alert.digest import MEMBERS_KEPT, Digests, digest_alert
-from agents.alert.rules import Rule, parse_rules
+from agents.rules.ruleset import Rule, parse_rules
 from tests.sink_fixtures import full_alert
 
 

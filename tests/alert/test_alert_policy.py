@@ -8,7 +8,7 @@ import yaml
 from agents.alert.core import AlertThrottle
 from agents.alert.facts import StoryFacts
 from agents.alert.policy import Admission, PartitionDigests, StorySweep
-from agents.alert.rules import Rule, parse_rules
+from agents.rules.ruleset import Rule, parse_rules
 from streams.metrics import ALERTS
 from streams.records import Alert
 from streams.topics import key_partition

@@ -11,10 +11,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.alert.conditions import ArticleView, Keywords
 from agents.alert.core import AlertThrottle, alerts_for
 from agents.alert.facts import StoryFacts
-from agents.alert.rules import RuleSet, parse_rules
+from agents.rules.conditions import ArticleView, Keywords
+from agents.rules.ruleset import RuleSet, parse_rules
 from streams.records import CleanArticle, DedupVerdict, EntityMention, EntitySignal, TaggedArticle
 from streams.settings import Settings
 from tests.conftest import stage_app

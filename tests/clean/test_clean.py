@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.clean.core import clean_article, parse_published
+from agents.clean.core import clean_article
 from streams.deadletter import BadInput
 from streams.records import CleanArticle, RawArticle
+from streams.times import parse_published
 from tests.conftest import clean_or_none, shared_data
 
 BOILERPLATE = ("©", "To contact", "For more articles like this", "<p class", "REUTERS/",

@@ -10,7 +10,7 @@ from agents.clean.core import clean_article
 from agents.clean.html import read_html
 from agents.clean.size import within_size
 from agents.ingest.pages import fit_raw_value, slim_page
-from agents.tag import articles as tag_articles_module
+from agents.tag import core as tag_core
 from streams.deadletter import BadInput, ensure_fits, origin_of
 from streams.raw import parse_raw
 from streams.records import CleanArticle, DedupVerdict, EntityMention, RawArticle, TaggedArticle
@@ -91,11 +91,11 @@ def test_a_tagged_record_over_the_limit_keeps_the_mentions_that_fit() -> None:
                 for n in range(20_000)]
     tagged = TaggedArticle(article=article, verdict=DedupVerdict(kind="new", story_id="x"), entities=mentions)
     assert len(tagged.dumps()) > 1_000_000
-    fitted = tag_articles_module.within_size(tagged, 1_000_000)
+    fitted = tag_core.within_size(tagged, 1_000_000)
     assert len(fitted.dumps()) <= 1_000_000 and fitted.truncated
     assert fitted.entities == mentions[:len(fitted.entities)] and len(fitted.entities) > 5_000
     small = tagged.derive(entities=mentions[:3])
-    assert tag_articles_module.within_size(small, 1_000_000) is small
+    assert tag_core.within_size(small, 1_000_000) is small
 
 
 def test_a_record_over_the_message_limit_is_bad_input_not_a_producer_error() -> None:

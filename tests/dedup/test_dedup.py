@@ -13,13 +13,14 @@ import pytest
 
 from agents.clean.core import clean_article
 from agents.dedup.bands import BandIndex
-from agents.dedup.core import TABLE_NAMES, DedupIndex
 from agents.dedup.hours import HourLog
+from agents.dedup.in_memory import TABLE_NAMES, DedupIndex
 from agents.dedup.route import Router
 from agents.dedup.sequence import Sequencer
 from agents.dedup import sentences
 from agents.dedup.sentences import split_sentences
 from agents.dedup import signatures
+from streams.codecs import HASH32, pack_hashes
 from streams.records import CleanArticle, DedupCandidates, DedupVerdict, RawArticle
 from tests.conftest import shared_data
 
@@ -242,10 +243,10 @@ def test_band_keys_sketches_fingerprints_and_sentence_hashes_are_pinned() -> Non
         "06f497fe8724df", "07420cf1505653", "087bef136e76a2", "090ba613ef73cd", "10856b7f7b173a", "11a8990029a75d",
         "12edae2fa7ab6f", "1303ac983a0575", "14dbccbb5eb634", "15f06fc7dc15e6", "16d79e0fd5e17c", "174aa0e629f2e2",
         "1880df5bf92fb2", "19c674537acbf2"]
-    assert signatures.pack(signatures.sketch(hashes)) == "m56JJKV1mFrOHV+DhEAehDT825ahgg+kQNigvJgd5Nnfqk7c"
+    assert pack_hashes(signatures.sketch(hashes), HASH32) == "m56JJKV1mFrOHV+DhEAehDT825ahgg+kQNigvJgd5Nnfqk7c"
     assert signatures.body_fingerprint(signatures.normalise(text)) == (  # sha256 of the normalised text
         "134cdc95ee0c371465ea5bf8508896633e5b43d407cd622a3274e2d922d95bfe")
-    assert sentences.pack_hashes(sentences.article_trigrams(sentences.sentence_trigrams([text]))) == (
+    assert pack_hashes(sentences.article_trigrams(sentences.sentence_trigrams([text]))) == (
         "aOFrMe2hAABHm6MpJpoAAPGtslmk5wAAhtk2cdYEAABnJwfaOWkAAC+8CUPX5wAAyCS5i3tNAABikhTb+XQAAGE7rjP7OAAA"
         "29MSePv6AACDBluAhB4AAA==")
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 import numpy as np
 
 from agents.dedup import signatures
-from agents.dedup.core import DedupIndex
 from agents.dedup.decide import Thresholds
+from agents.dedup.in_memory import DedupIndex
 from streams.records import CleanArticle, DedupVerdict
 from tests.dedup.test_dedup import REPORT, REVISION_SENTENCE, T0, UNRELATED, article, index_with, new_index
 

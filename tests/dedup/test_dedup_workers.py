@@ -11,7 +11,7 @@ import pytest
 
 from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from agents.ingest.producer import kafka_producer
 from streams.raw import raw_from_mapping
 from streams.records import CleanArticle

@@ -153,12 +153,13 @@ def test_expire_forgets_old_stories_and_their_terms() -> None:
     feed(matcher, article("q1", QUAKE, T0), article("e1", OTHER_QUAKE, T0 + timedelta(hours=30)))
     assert matcher.expire(T0 + timedelta(hours=10)) == 1
     assert set(matcher.stories) == {"e1"} and set(matcher.docs) == {"e1"}
-    derived = matcher._state()
+    derived = matcher.derived_state()
     assert "qeshm" not in derived.frequencies and derived.frequencies["sichuan"] == 1 and derived.docs == 1
     assert all(list(posting) == ["e1"] for posting in derived.postings.values())
     assert matcher.expire(T0 + timedelta(hours=10)) == 0  # nothing left before that hour
     assert matcher.expire(T0 + timedelta(days=3)) == 1
-    assert (matcher.stories, matcher.docs, matcher._state().postings, +matcher._state().frequencies) == ({}, {}, {}, {})
+    derived = matcher.derived_state()
+    assert (matcher.stories, matcher.docs, derived.postings, +derived.frequencies) == ({}, {}, {}, {})
 
 
 def test_a_story_updated_later_survives_expiry_of_its_first_hour() -> None:
@@ -166,7 +167,7 @@ def test_a_story_updated_later_survives_expiry_of_its_first_hour() -> None:
     with_background(matcher, T0)
     feed(matcher, article("q1", QUAKE, T0), article("q2", SAME_QUAKE, T0 + timedelta(hours=20)))
     matcher.expire(T0 + timedelta(hours=10))
-    assert set(matcher.stories) == {"q1"} and matcher.stories["q1"]["n"] == 2
+    assert set(matcher.stories) == {"q1"} and matcher.stories["q1"].articles == 2
 
 
 def test_same_stream_gives_the_same_state() -> None:
@@ -186,9 +187,9 @@ def test_state_rebuilt_from_the_tables_equals_the_live_state() -> None:
     live.expire(T0 + timedelta(hours=10))
     rebuilt = new_matcher(docs=docs, stories=stories)
     for field_name in ("frequencies", "docs", "doc_hours", "story_hours"):
-        assert getattr(rebuilt._state(), field_name) == getattr(live._state(), field_name), field_name
-    assert ({t: list(p) for t, p in rebuilt._state().postings.items()}
-            == {t: list(p) for t, p in live._state().postings.items()})  # the same order: newest story last
+        assert getattr(rebuilt.derived_state(), field_name) == getattr(live.derived_state(), field_name), field_name
+    assert ({t: list(p) for t, p in rebuilt.derived_state().postings.items()}
+            == {t: list(p) for t, p in live.derived_state().postings.items()})  # the same order: newest story last
     later = article("q3", SAME_QUAKE, T0 + timedelta(hours=32))
     assert rebuilt.match(story_features(later), later.published) == live.match(story_features(later), later.published)
 

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from agents.dedup.core import DedupIndex, Thresholds
+from agents.dedup.decide import Thresholds
+from agents.dedup.in_memory import DedupIndex
+from agents.dedup.state import StoryVector
 from agents.dedup.stories import MatcherSettings, StoryMatcher, story_features
 from benchmarks.ecb_stories import pairwise_scores, shuffled
 from streams.records import CleanArticle
@@ -101,7 +103,7 @@ def test_a_story_quiet_longer_than_the_retention_is_remembered_and_reopened() ->
 
 def test_the_required_score_rises_with_quiet_time_and_is_lower_for_another_outlet() -> None:
     matcher = Stream().matcher
-    story = {"published": T0.isoformat(), "src": {"www.npr.org": T0.timestamp()}}
+    story = StoryVector({}, [], 0.0, 0.0, 1, 0, 0, T0.isoformat(), outlets={"www.npr.org": T0.timestamp()})
     at = [(T0 + timedelta(hours=h)).timestamp() for h in (0, 24, 72, 24 * 30, 24 * 365)]
     other = [matcher.required_score(story, "www.rt.com", False, t) for t in at]
     own = [matcher.required_score(story, "www.npr.org", True, t) for t in at]
@@ -147,7 +149,7 @@ def test_memory_keeps_the_newest_stories_and_docs_past_the_retention() -> None:
                   for n, story in enumerate(BACKGROUND)))
     stream.matcher.expire(T0 + timedelta(days=30))
     assert set(stream.matcher.stories) == {"bg1", "bg2"} and set(stream.matcher.docs) == {"bg1", "bg2"}
-    assert stream.matcher._state().docs == 2 and stream.matcher._state().stories == 2
+    assert stream.matcher.derived_state().docs == 2 and stream.matcher.derived_state().stories == 2
 
 
 def test_rebuilt_state_with_memory_decides_as_the_live_one() -> None:
@@ -160,7 +162,7 @@ def test_rebuilt_state_with_memory_decides_as_the_live_one() -> None:
               news("w1", BOND, "Reuters", T0 + timedelta(days=20)))
     rebuilt = StoryMatcher(docs, stories, settings)
     for name in ("frequencies", "docs", "stories", "story_hours"):
-        assert getattr(rebuilt._state(), name) == getattr(live.matcher._state(), name), name
+        assert getattr(rebuilt.derived_state(), name) == getattr(live.matcher.derived_state(), name), name
     later = news("b1", ZOO_ELSEWHERE, "www.rt.com", T0 + timedelta(days=22))
     features = story_features(later)
     assert rebuilt.match(features, later.published) == live.matcher.match(features, later.published) is not None
@@ -170,10 +172,11 @@ def test_stories_stored_before_outlets_were_kept_still_match() -> None:
     stream = Stream()
     with_background(stream)
     stream.feed(news("a1", ZOO, "www.npr.org", T0))
-    for story_id, value in list(stream.matcher.stories.items()):
-        stream.matcher.stories[story_id] = {k: v for k, v in value.items() if k not in ("src", "last")}
-    for article_id, doc in list(stream.matcher.docs.items()):
-        stream.matcher.docs[article_id] = {k: v for k, v in doc.items() if k != "o"}
+    stored_stories, stored_docs = stream.matcher.stories.table, stream.matcher.docs.table  # as the tables hold them
+    for story_id, value in list(stored_stories.items()):
+        stored_stories[story_id] = {k: v for k, v in value.items() if k not in ("src", "last")}
+    for article_id, doc in list(stored_docs.items()):
+        stored_docs[article_id] = {k: v for k, v in doc.items() if k != "o"}
     stream.matcher.forget_derived()
     assert stream.feed(news("b1", ZOO_ELSEWHERE, "www.rt.com", T0 + timedelta(hours=5))) == ["a1"]
     assert stream.matcher.expire(T0 + timedelta(days=400)) == 0  # memory: still kept, whatever their shape
@@ -186,7 +189,7 @@ def test_the_decider_reopens_a_story_it_forgot_with_every_sentence_added() -> No
     assert index.judge(news("a1", ZOO, "www.npr.org", T0)).kind == "new"
     verdict = index.judge(news("b1", ZOO_ELSEWHERE, "www.rt.com", T0 + timedelta(days=12)))  # retention: 7 days
     assert (verdict.kind, verdict.story_id, verdict.matched_id) == ("same_story", "a1", "a1")
-    assert index.decider.stories["a1"]["versions"] == ["b1"]  # the decider had forgotten a1; the matcher had not
+    assert index.decider.stories["a1"].versions == ["b1"]  # the decider had forgotten a1; the matcher had not
     assert len(verdict.added_sentences) == 2
 
 

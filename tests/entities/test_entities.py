@@ -10,9 +10,9 @@ import orjson
 import pytest
 import yaml
 
-from agents.alert.rules import parse_rules
 from agents.entities.core import MAX_DAYS, entity_id, registry_entry, sightings
 from agents.entities.signals import signals
+from agents.rules.ruleset import parse_rules
 from agents.stories.core import story_state
 from streams.records import (CleanArticle, DeadLetter, DedupVerdict, EntityMention, EntitySighting, EntitySignal,
                              TaggedArticle)

@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from agents.alert.rules import CHANNELS
+from agents.rules.ruleset import CHANNELS
 from wirewatch.embedded_broker import free_port
 from agents.sinks.channels import SWITCHES
 from agents.sinks.console import format_alert

@@ -9,7 +9,8 @@ import pytest
 import spacy
 from spacy.language import Language
 
-from agents.tag.core import Tagger, load_ner, ner_components
+from agents.tag.core import Tagger
+from agents.tag.model import load_ner, ner_components
 from agents.tag.lexicon import KEPT_LABELS, AliasesInvalid, Lexicon
 from agents.tag.normalise import normalise_spans, repair_span, trim_span
 from agents.tag.paragraphs import PARAGRAPH, ParagraphSpans

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from spacy.language import Language
 
 from agents.tag.casing import is_caps_line, restore_case
-from agents.tag.core import Tagger, load_ner
+from agents.tag.core import Tagger
+from agents.tag.model import load_ner
 from agents.tag.lexicon import Lexicon
 from agents.tag.normalise import name_parts, normalise_spans, results_label
 from streams.settings import Settings

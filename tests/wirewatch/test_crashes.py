@@ -16,7 +16,7 @@ import pytest
 
 from wirewatch.admin import create_topics
 from agents.clean.core import clean_article
-from agents.dedup.core import in_memory_index
+from agents.dedup.in_memory import in_memory_index
 from wirewatch.embedded_broker import EmbeddedBroker, broker_for, free_port
 from agents.ingest.producer import kafka_producer
 from wirewatch.supervisor import BrokerChild, Supervisor, WorkerProcess, stop_workers

@@ -23,7 +23,7 @@ def dash_first_then_random(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_cluster_id_never_starts_with_a_dash(dash_first_then_random: None) -> None:
-    cluster_id = embedded_broker._cluster_id()
+    cluster_id = embedded_broker.new_cluster_id()
     assert not cluster_id.startswith("-")
     assert len(cluster_id) == 22
 
@@ -31,6 +31,6 @@ def test_a_cluster_id_never_starts_with_a_dash(dash_first_then_random: None) -> 
 def test_a_new_node_is_formatted_whatever_id_is_drawn_first(dash_first_then_random: None, tmp_path: Path) -> None:
     broker = EmbeddedBroker(tmp_path / "node", Settings.from_env({}).kafka_home)
     broker.data_dir.mkdir(parents=True)
-    broker.format(broker._write_config())
+    broker.format(broker.write_config())
     assert broker.formatted
     assert "cluster.id=-" not in (broker.data_dir / "meta.properties").read_text()

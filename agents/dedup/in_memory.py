@@ -7,7 +7,7 @@ the same code in order, so offline commands, benchmarks and tests judge exactly 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from agents.dedup.bands import BandIndex
@@ -16,7 +16,7 @@ from agents.dedup.route import Router
 from streams.records import CleanArticle, DedupVerdict
 from streams.settings import Settings
 
-__all__ = ["DECIDER_TABLES", "TABLE_NAMES", "DedupIndex", "Thresholds", "decider", "in_memory_index"]
+__all__ = ["TABLE_NAMES", "DedupIndex", "in_memory_index"]
 
 Tables = Callable[[str], MutableMapping[str, Any]]
 
@@ -29,7 +29,7 @@ class DedupIndex:
         self.tables = {name: table(name) for name in TABLE_NAMES}
         self.router = Router(self.tables["route"], partitions)
         self.bands = BandIndex(self.tables["entries"], thresholds.retention)
-        self.decider = decider(self.tables, thresholds)
+        self.decider = Decider.from_tables(self.tables, thresholds)
         self._seq = 0
 
     def judge(self, article: CleanArticle) -> DedupVerdict:
@@ -43,15 +43,8 @@ class DedupIndex:
         return self.decider.decide(manifest, candidates)
 
 
-# Every table of the stage: the router's clock, the index partitions' entries, the decider's five and its matcher's two.
-DECIDER_TABLES = ("verdicts", "exact", "articles", "stories", "hours", "story-docs", "story-vectors")
-TABLE_NAMES = ("route", "entries", *DECIDER_TABLES)
-
-
-def decider(tables: Mapping[str, MutableMapping[str, Any]], thresholds: Thresholds) -> Decider:
-    """The decider over its tables (and the story matcher's), by their names in TABLE_NAMES."""
-    return Decider(tables["verdicts"], tables["exact"], tables["articles"], tables["stories"], tables["hours"],
-                   (tables["story-docs"], tables["story-vectors"]), thresholds)
+# Every table of the stage: the router's clock, the index partitions' entries, the decider's (its matcher's too).
+TABLE_NAMES = ("route", "entries", *Decider.TABLES)
 
 
 def in_memory_index(settings: Settings) -> DedupIndex:

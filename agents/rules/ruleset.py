@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from agents.alert.conditions import (AllOf, AnyOf, ArticleView, Atom, Condition, Entities, EntityTarget, Keywords,
+from agents.rules.conditions import (AllOf, AnyOf, ArticleView, Atom, Condition, Entities, EntityTarget, Keywords,
                                      Languages, Not, RuleMatch, Sources)
 from streams.records import SIGNAL_TRIGGERS, TRIGGERS, TaggedArticle
 
