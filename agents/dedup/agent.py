@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 import faust
-from faust.types import EventT, StreamT
+from faust.types import EventT, StreamT, TableT
 
 from agents.dedup.bands import BandIndex
 from agents.dedup.decide import Decider, Thresholds
@@ -41,7 +41,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     for kind in VERDICT_KINDS:
         DEDUP_VERDICTS.labels(kind)
 
-    def table(name: str) -> faust.Table:
+    def table(name: str) -> TableT:
         return app.Table(f"dedup-{name}", default=None, partitions=settings.partitions, key_type=str)
 
     thresholds = Thresholds.from_settings(settings)

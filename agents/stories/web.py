@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import faust
@@ -88,7 +88,7 @@ class StoryViews:
             if owner != self.placement.own_url:
                 if request.headers.get(ROUTED_HEADER):
                     raise Unavailable(f"partition {partition} is not on this worker (rebalancing); retry shortly")
-                status, body = await self._ask_peer(owner, request.raw_path)
+                status, body = await self._ask_peer(owner, _raw_path(request))
                 return view.bytes(body, content_type="application/json", status=status)
             self.placement.check_local({partition})
         except Unavailable as error:
@@ -172,6 +172,12 @@ def install_story_views(app: faust.App, table: TableT, partitions: int) -> None:
     class Stories(View):
         async def get(self, request: Request) -> Response:
             return await views.listing(self, request)
+
+
+def _raw_path(request: Request) -> str:
+    """The request's path and query as sent (still percent-encoded): faust's aiohttp driver hands views aiohttp's
+    request, whose `raw_path` faust's own type does not declare."""
+    return cast(aiohttp.web.Request, request).raw_path
 
 
 def _json(view: View, value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

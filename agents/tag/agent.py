@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import cast
 
 import faust
 from faust.types import StreamT
@@ -41,7 +42,8 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
 
     @app.agent(topics.deduped, name=STAGE)
     async def tag(stream: StreamT[bytes]) -> AsyncIterator[TaggedArticle | DeadLetter]:
-        async for events in stream.take_events(settings.tag_batch_size, within=settings.tag_batch_wait):
+        batches = cast(faust.Stream[bytes], stream).take_events  # a Stream's method that StreamT does not declare
+        async for events in batches(settings.tag_batch_size, within=settings.tag_batch_wait):
             for outcome in await loop.batch(events, DedupedArticle, tag_batch, send):
                 yield outcome
 
