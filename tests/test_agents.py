@@ -8,8 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.records import (Alert, CleanArticle, DeadLetter, DedupedArticle, DedupVerdict, EntityMention,
-                             TaggedArticle)
+from streams.records import Alert, CleanArticle, DeadLetter, DedupedArticle, DedupVerdict, EntityMention, TaggedArticle
 from streams.settings import DEFAULTS, Settings
 from streams.topics import TOPIC_SPECS, Topics
 from tests.conftest import stage_app
@@ -38,7 +37,7 @@ def stage() -> Callable[..., Any]:
 
     def make(name: str, **overrides: Any) -> Any:
         settings = Settings.from_env({}, rules_file=DEFAULTS / "rules.example.yaml", tag_batch_wait=0.01, **overrides)
-        app, topics, agent = stage_app(name, settings)
+        _, topics, agent = stage_app(name, settings)
         outputs = {role: getattr(topics, role).__aiter__() for role in TOPIC_SPECS}
 
         class Context:

@@ -7,20 +7,24 @@ import logging.config
 
 import faust
 
-from wirewatch.admin import create_changelog_topics, wait_for_topics
-from wirewatch.stages import installer
 from streams.app import create_app, table_dir
 from streams.logs import logging_config
 from streams.settings import Settings
 from streams.topics import declare_topics
+from wirewatch.admin import create_changelog_topics, wait_for_topics
+from wirewatch.stages import installer
 
 log = logging.getLogger(__name__)
 
 
 def build_stage_app(stage: str, settings: Settings) -> faust.App:
-    """A Faust app running exactly one stage's agent."""
+    """A Faust app running exactly one stage's agents; the clean worker also serves `POST /ingest`."""
     app = create_app(settings, stage)
-    installer(stage)(app, declare_topics(app, settings), settings)
+    topics = declare_topics(app, settings)
+    installer(stage)(app, topics, settings)
+    if stage == "clean":  # ingest checks each request with the clean core, so it is served where that core runs
+        from agents.ingest.endpoint import install_ingest_endpoint  # noqa: PLC0415 — only this worker loads it
+        install_ingest_endpoint(app, topics, settings)
     return app
 
 

@@ -75,6 +75,10 @@ class Delivery:
                 sent.append(item)
         return sent
 
+    async def deliver_digest(self, ledger: AlertLedger, digest: Alert, rule: Rule) -> None:
+        """A digest to its rule's channels but the topic, which had each of its alerts."""
+        await self.deliver_to(ledger, digest, [sink for sink in self.sinks(rule) if sink != "topic"])
+
     async def deliver_to(self, ledger: AlertLedger, item: Alert, targets: list[str]) -> bool:
         """`item` to each of `targets` the ledger says lacks it, attempt and delivery recorded; False if none did."""
         pending = ledger.pending(item, targets)

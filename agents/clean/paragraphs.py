@@ -141,11 +141,12 @@ def _remove_invisible(text: str) -> str:
 
 
 def _unescape_fully(text: str) -> str:
-    # Feeds double-escape ("&amp;#3;"); a few rounds reach the fixed point that makes cleaning idempotent.
+    # Feeds double-escape ("&amp;#3;"), and removing a control character can join "&#" to a number ("&#\x1b0"):
+    # a few rounds of decoding and removing reach the fixed point that makes cleaning idempotent.
     for _ in range(4):
         if "&" not in text:
             break
-        unescaped = unescape(text)
+        unescaped = _remove_invisible(unescape(text))
         if unescaped == text:
             break
         text = unescaped

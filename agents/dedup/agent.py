@@ -6,21 +6,29 @@ the decider read one ordered partition each, so they run on one worker at a time
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT, TableT
 
 from agents.dedup.bands import BandIndex
 from agents.dedup.decide import Decider, Thresholds
 from agents.dedup.route import Router
 from agents.dedup.sequence import Sequencer
-from streams.deadletter import ensure_fits, send_dead_letter
-from streams.metrics import ARTICLES, DEDUP_VERDICTS, initialise_labels, stage_timer
-from streams.raw import decode_record
-from streams.records import (VERDICT_KINDS, CleanArticle, DeadLetter, DedupCandidates, DedupedArticle, DedupManifest,
-                             DedupProbe)
+from streams.deadletter import ensure_fits
+from streams.metrics import DEDUP_VERDICTS, initialise_labels
+from streams.records import (
+    VERDICT_KINDS,
+    CleanArticle,
+    DeadLetter,
+    DedupCandidates,
+    DedupedArticle,
+    DedupManifest,
+    DedupProbe,
+)
 from streams.settings import Settings
+from streams.stage import StageLoop
 from streams.topics import DEDUP_SHARD_KEY, Topics
 
 STAGE = "dedup"
@@ -33,7 +41,7 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     for kind in VERDICT_KINDS:
         DEDUP_VERDICTS.labels(kind)
 
-    def table(name: str) -> faust.Table:
+    def table(name: str) -> TableT:
         return app.Table(f"dedup-{name}", default=None, partitions=settings.partitions, key_type=str)
 
     thresholds = Thresholds.from_settings(settings)
@@ -55,77 +63,81 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
         """After a rebalance the decider's tables may have changed: rebuild what is derived from them."""
         decider.forget_derived()
 
+    route_agent = install_router(app, topics, settings, router)
+    install_index(app, topics, bands)
+    install_decider(app, topics, settings, sequencer, decider)
+    return route_agent
+
+
+def install_router(app: faust.App, topics: Topics, settings: Settings, router: Router) -> faust.types.AgentT:
+    """The router: numbers the clean stream and sends each article's probes, then its manifest (see Sequencer)."""
+    articles = StageLoop(STAGE, topics.deadletter, counts=("in", "failed"))  # the decider counts them out
+
+    async def route(article: CleanArticle, event: EventT) -> DedupManifest:
+        with articles.timer():
+            manifest, probes = router.route(article, seq=event.message.offset)
+        ensure_fits(manifest, settings.max_message_bytes)
+        for partition, probe in probes.items():
+            await topics.dedup_probes.send(key=str(partition).encode(), value=probe, partition=partition)
+        await topics.dedup_decide.send(key=ORDER_KEY, value=manifest)
+        return manifest
+
     @app.agent(topics.clean, name=f"{STAGE}-route")
     async def dedup_route(stream: StreamT[bytes]) -> AsyncIterator[DedupManifest | DeadLetter]:
-        """Numbers the clean stream and sends each article's probes, then its manifest (see Sequencer)."""
-        async for event in stream.events():
-            ARTICLES.labels(STAGE, "in").inc()
-            try:
-                article = decode_record(event.value, CleanArticle)
-                with stage_timer(STAGE):
-                    manifest, probes = router.route(article, seq=event.message.offset)
-                ensure_fits(manifest, settings.max_message_bytes)
-                for partition, probe in probes.items():
-                    await topics.dedup_probes.send(key=str(partition).encode(), value=probe, partition=partition)
-                await topics.dedup_decide.send(key=ORDER_KEY, value=manifest)
-            except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
-                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
-                continue
-            yield manifest
-
-    @app.agent(topics.dedup_probes, name=f"{STAGE}-index")
-    async def dedup_index(stream: StreamT[bytes]) -> AsyncIterator[DedupCandidates | DeadLetter]:
-        """One index partition: answers each probe with the earlier articles sharing its bands."""
-        async for event in stream.events():
-            partition, probe = event.message.partition, None
-            try:
-                probe = decode_record(event.value, DedupProbe)
-                with stage_timer(STAGE):
-                    bands.expire(partition, probe.stream_time)
-                    answer = bands.probe(partition, probe)
-                await topics.dedup_decide.send(key=ORDER_KEY, value=answer)
-            except Exception as error:  # noqa: BLE001
-                letter = await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message,
-                                                counts_article=False)
-                if probe is not None:  # an empty answer, so the decider does not hold the stream for it forever
-                    await topics.dedup_decide.send(key=ORDER_KEY, value=DedupCandidates(
-                        seq=probe.seq, partition=partition, candidates=[]))
-                yield letter
-                continue
-            yield answer
-
-    @app.agent(topics.dedup_decide, name=f"{STAGE}-decide")
-    async def dedup_decide(stream: StreamT[bytes]) -> AsyncIterator[list[DedupedArticle | DeadLetter]]:
-        """Verdicts in stream order: yields, per message, the articles it completed (often none)."""
-        async for event in stream.events():
-            try:
-                ready = _hold(sequencer, decode_record(event.value, (DedupManifest, DedupCandidates)))
-            except Exception as error:  # noqa: BLE001
-                yield [await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message,
-                                              counts_article=False)]
-                continue
-            outcomes: list[DedupedArticle | DeadLetter] = []
-            for manifest, candidates in ready:
-                try:
-                    with stage_timer(STAGE):
-                        verdict = decider.decide(manifest, candidates)
-                    deduped = DedupedArticle(article=manifest.article, verdict=verdict)
-                    ensure_fits(deduped, settings.max_message_bytes)
-                    await topics.deduped.send(key=verdict.story_id.encode(), value=deduped)
-                except Exception as error:  # noqa: BLE001
-                    outcomes.append(await send_dead_letter(topics.deadletter, STAGE, manifest.article.dumps(), error))
-                    continue
-                DEDUP_VERDICTS.labels(verdict.kind).inc()
-                ARTICLES.labels(STAGE, "out").inc()
-                outcomes.append(deduped)
-            yield outcomes
+        async for outcome in articles.each(stream, CleanArticle, route):
+            yield outcome
 
     return dedup_route
 
 
-def _hold(sequencer: Sequencer, message: DedupManifest | DedupCandidates) -> list[tuple[DedupManifest, list[Any]]]:
-    """Give a manifest or an answer to the sequencer; returns the articles now ready, in stream order."""
-    if isinstance(message, DedupManifest):
-        return sequencer.add_manifest(message)
-    return sequencer.add_answer(message)
+def install_index(app: faust.App, topics: Topics, bands: BandIndex) -> faust.types.AgentT:
+    """One index partition per event's partition: answers each probe with the earlier articles sharing its bands."""
+    probes = StageLoop(STAGE, topics.deadletter, counts=())  # not articles
 
+    async def answer(probe: DedupProbe, event: EventT) -> DedupCandidates:
+        with probes.timer():
+            bands.expire(event.message.partition, probe.stream_time)
+            candidates = bands.probe(event.message.partition, probe)
+        await topics.dedup_decide.send(key=ORDER_KEY, value=candidates)
+        return candidates
+
+    async def answer_empty(probe: DedupProbe | None, event: EventT) -> None:
+        """After a failed probe, an empty answer, so the decider does not hold the stream for it forever."""
+        if probe is not None:
+            await topics.dedup_decide.send(key=ORDER_KEY, value=DedupCandidates(
+                seq=probe.seq, partition=event.message.partition, candidates=[]))
+
+    @app.agent(topics.dedup_probes, name=f"{STAGE}-index")
+    async def dedup_index(stream: StreamT[bytes]) -> AsyncIterator[DedupCandidates | DeadLetter]:
+        async for outcome in probes.each(stream, DedupProbe, answer, on_failure=answer_empty):
+            yield outcome
+
+    return dedup_index
+
+
+def install_decider(app: faust.App, topics: Topics, settings: Settings, sequencer: Sequencer,
+                    decider: Decider) -> faust.types.AgentT:
+    """The decider: verdicts in stream order; yields, per message, the articles it completed (often none)."""
+    messages = StageLoop(STAGE, topics.deadletter, counts=())  # manifests and answers: not articles
+    articles = StageLoop(STAGE, topics.deadletter, counts=("out", "failed"))  # counted in by the router
+
+    async def complete(message: DedupManifest | DedupCandidates, event: EventT) -> list[DedupedArticle | DeadLetter]:
+        ready = sequencer.add_manifest(message) if isinstance(message, DedupManifest) else sequencer.add_answer(message)
+        return [await articles.attempt(partial(decide, manifest, candidates), manifest.article.dumps())
+                for manifest, candidates in ready]
+
+    async def decide(manifest: DedupManifest, candidates: list[Any]) -> DedupedArticle:
+        with articles.timer():
+            verdict = decider.decide(manifest, candidates)
+        deduped = DedupedArticle(article=manifest.article, verdict=verdict)
+        ensure_fits(deduped, settings.max_message_bytes)
+        await topics.deduped.send(key=verdict.story_id.encode(), value=deduped)
+        DEDUP_VERDICTS.labels(verdict.kind).inc()
+        return deduped
+
+    @app.agent(topics.dedup_decide, name=f"{STAGE}-decide")
+    async def dedup_decide(stream: StreamT[bytes]) -> AsyncIterator[list[DedupedArticle | DeadLetter]]:
+        async for outcome in messages.each(stream, (DedupManifest, DedupCandidates), complete):
+            yield outcome if isinstance(outcome, list) else [outcome]
+
+    return dedup_decide

@@ -9,21 +9,18 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import TypeVar
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from agents.sinks.console import format_alert, format_article
-from streams.deadletter import send_dead_letter
-from streams.metrics import ARTICLES, initialise_labels
-from streams.raw import decode_record
+from streams.metrics import initialise_labels
 from streams.records import Alert, DeadLetter, TaggedArticle
 from streams.settings import Settings
+from streams.stage import StageLoop
 from streams.topics import Topics
 
 STAGE = "feed"
-Shown = TypeVar("Shown", bound=faust.Record)
 # Longest an alert waits for its article's line (a feed started after the article was printed never sees it).
 ALERT_HOLD_SECONDS = 10.0
 REMEMBERED_ARTICLES = 10_000
@@ -64,44 +61,32 @@ class AlertsAfterArticles:
 def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.AgentT:
     """Register the feed's two agents (articles and alerts) on `app`; output goes to stdout."""
     initialise_labels(STAGE)
+    articles = StageLoop(STAGE, topics.deadletter)
+    alerts = StageLoop(STAGE, topics.deadletter, counts=())  # alerts are not articles
     colour = sys.stdout.isatty()
-
     order = AlertsAfterArticles()
 
     def printed(block: str) -> str:
         print(block, flush=True)
         return block
 
-    async def shown(stream: StreamT[bytes], record_type: type[Shown]) -> AsyncIterator[Shown | DeadLetter]:
-        """The stream's records, each decoded; what cannot be is dead-lettered and the feed goes on."""
-        async for event in stream.events():
-            if record_type is TaggedArticle:
-                ARTICLES.labels(STAGE, "in").inc()
-            try:
-                yield decode_record(event.value, record_type)
-            except Exception as error:  # noqa: BLE001
-                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message,
-                                             counts_article=record_type is TaggedArticle)
+    async def show_alert(alert: Alert, event: EventT) -> list[str]:
+        return [printed(format_alert(item, colour=colour)) for item in order.alert_arrived(alert, time.monotonic())]
+
+    async def show_article(tagged: TaggedArticle, event: EventT) -> list[str]:
+        blocks = [printed(format_article(tagged, colour=colour))]
+        waited = order.article_shown(tagged.article.id)
+        return blocks + [printed(format_alert(alert, colour=colour)) for alert in waited]
 
     @app.agent(topics.alerts, name="feed-alerts")
     async def show_alerts(stream: StreamT[bytes]) -> AsyncIterator[list[str] | DeadLetter]:
-        async for alert in shown(stream, Alert):
-            if isinstance(alert, DeadLetter):
-                yield alert
-                continue
-            ready = order.alert_arrived(alert, time.monotonic())
-            yield [printed(format_alert(item, colour=colour)) for item in ready]
+        async for outcome in alerts.each(stream, Alert, show_alert):
+            yield outcome
 
     @app.agent(topics.tagged, name="feed-articles")
     async def show_articles(stream: StreamT[bytes]) -> AsyncIterator[list[str] | DeadLetter]:
-        async for item in shown(stream, TaggedArticle):
-            if isinstance(item, DeadLetter):
-                yield item
-                continue
-            blocks = [printed(format_article(item, colour=colour))]
-            ARTICLES.labels(STAGE, "out").inc()
-            blocks += [printed(format_alert(alert, colour=colour)) for alert in order.article_shown(item.article.id)]
-            yield blocks
+        async for outcome in articles.each(stream, TaggedArticle, show_article):
+            yield outcome
 
     @app.timer(1.0)
     async def show_overdue_alerts() -> None:

@@ -5,15 +5,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from agents.stories.core import story_state
 from agents.stories.web import install_story_views
-from streams.deadletter import BadInput, send_dead_letter
-from streams.metrics import ARTICLES, initialise_labels, stage_timer
-from streams.raw import decode_record
+from streams.deadletter import BadInput
+from streams.metrics import initialise_labels
 from streams.records import DeadLetter, TaggedArticle
 from streams.settings import Settings
+from streams.stage import StageLoop
 from streams.topics import Topics
 
 STAGE = "stories"
@@ -23,27 +23,24 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     """Register the stories agent, its table and its web views on `app`; it yields, per article, the story's new
     state or the article's dead letter."""
     initialise_labels(STAGE)
+    loop = StageLoop(STAGE, topics.deadletter)
     # Keyed by story id like the tagged topic, so a story's state lives on the partition its articles arrive on;
     # values are the JSON dicts of `agents.stories.core`.
     stories = app.Table("stories", default=None, partitions=settings.partitions, key_type=str)
     install_story_views(app, stories, settings.partitions)
 
+    async def fold_one(tagged: TaggedArticle, event: EventT) -> dict[str, Any]:
+        story_id = tagged.verdict.story_id
+        _check_key(event.key, story_id)
+        with loop.timer():
+            state = story_state(stories.get(story_id), tagged)
+        stories[story_id] = state
+        return state
+
     @app.agent(topics.tagged, name=STAGE)
     async def fold(stream: StreamT[bytes]) -> AsyncIterator[dict[str, Any] | DeadLetter]:
-        async for event in stream.events():
-            ARTICLES.labels(STAGE, "in").inc()
-            try:
-                tagged = decode_record(event.value, TaggedArticle)
-                story_id = tagged.verdict.story_id
-                _check_key(event.key, story_id)
-                with stage_timer(STAGE):
-                    state = story_state(stories.get(story_id), tagged)
-                stories[story_id] = state
-            except Exception as error:  # noqa: BLE001 — one failing article is dead-lettered, never fatal
-                yield await send_dead_letter(topics.deadletter, STAGE, event.value, error, event.message)
-                continue
-            ARTICLES.labels(STAGE, "out").inc()
-            yield state
+        async for outcome in loop.each(stream, TaggedArticle, fold_one):
+            yield outcome
 
     return fold
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import faust
 import orjson
+from faust.types import TableT
 from faust.web import Request, Response, View
 from yarl import URL
 
@@ -42,7 +43,7 @@ class BadRequest(ValueError):
 class Placement:
     """Which worker owns each partition of a table, from the consumer group's last assignment."""
 
-    def __init__(self, app: faust.App, table: faust.Table, partitions: int) -> None:
+    def __init__(self, app: faust.App, table: TableT, partitions: int) -> None:
         self.app, self.table, self.partitions = app, table, partitions
 
     @property
@@ -72,93 +73,111 @@ class Placement:
         return owner
 
 
-def install_story_views(app: faust.App, table: faust.Table, partitions: int) -> None:
-    """Register `GET /stories/{id}` and `GET /stories?since=&limit=` on `app`'s web server."""
-    placement = Placement(app, table, partitions)
+class StoryViews:
+    """The answers of `GET /stories/{id}` and `GET /stories?since=`, each from the workers that own the partitions."""
 
-    async def ask_peer(url: str, path_qs: str) -> tuple[int, bytes]:
+    def __init__(self, app: faust.App, table: TableT, partitions: int) -> None:
+        self.app, self.table, self.partitions = app, table, partitions
+        self.placement = Placement(app, table, partitions)
+
+    async def story(self, view: View, request: Request, story_id: str) -> Response:
+        """One story's state, from whichever worker owns its partition: 200, or 404 when no article named it."""
+        try:
+            partition = key_partition(story_id, self.partitions)
+            owner = self.placement.owner(partition)
+            if owner != self.placement.own_url:
+                if request.headers.get(ROUTED_HEADER):
+                    raise Unavailable(f"partition {partition} is not on this worker (rebalancing); retry shortly")
+                status, body = await self._ask_peer(owner, _raw_path(request))
+                return view.bytes(body, content_type="application/json", status=status)
+            self.placement.check_local({partition})
+        except Unavailable as error:
+            return _json(view, {"error": str(error)}, status=503, headers={"Retry-After": "1"})
+        state = self.table.get(story_id)
+        if state is None:
+            return _json(view, {"error": f"no story {story_id!r}", "story_id": story_id}, status=404)
+        return _json(view, state)
+
+    async def listing(self, view: View, request: Request) -> Response:
+        """Summaries of the stories updated at or after `since`, newest first, from every partition."""
+        try:
+            since = _since(request.query.get("since"))
+            limit = _limit(request.query.get("limit"))
+            wanted = _partitions(request.query.get("partitions"), self.partitions)
+            if wanted is not None:  # a peer asks for the partitions it believes this worker owns
+                self.placement.check_local(wanted)
+                return _json(view, self._local(wanted, since, limit))
+            listing, workers = await self._everywhere(request, since, limit)
+            return _json(view, listing, headers={WORKERS_HEADER: str(workers)})
+        except BadRequest as error:
+            return _json(view, {"error": str(error)}, status=400)
+        except Unavailable as error:
+            return _json(view, {"error": str(error)}, status=503, headers={"Retry-After": "1"})
+
+    async def _everywhere(self, request: Request, since: datetime, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """The merged listing of every partition, and how many workers it came from."""
+        owners = self.placement.owners()
+        unowned = [p for p in range(self.partitions) if p not in owners]
+        if unowned:
+            raise Unavailable(f"partitions {unowned} have no worker yet (rebalancing); retry shortly")
+        by_owner: dict[str, set[int]] = {}
+        for partition, url in owners.items():
+            by_owner.setdefault(url, set()).add(partition)
+        local = by_owner.pop(self.placement.own_url, set())
+        if local:
+            self.placement.check_local(local)
+        listings = ([self._local(local, since, limit)] if local else []) + await asyncio.gather(*[
+            self._remote(url, owned, request) for url, owned in by_owner.items()])
+        merged = newest_first((story for listing in listings for story in listing), limit)
+        return merged, len(by_owner) + bool(local)
+
+    async def _remote(self, url: str, owned: set[int], request: Request) -> list[dict[str, Any]]:
+        query = request.rel_url.query.copy()
+        query["partitions"] = ",".join(map(str, sorted(owned)))
+        status, body = await self._ask_peer(url, str(URL.build(path="/stories", query=query)))
+        try:
+            answer = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            answer = None
+        if status != 200 or not isinstance(answer, list):
+            detail = answer.get("error", "") if isinstance(answer, dict) else ""
+            raise Unavailable(f"worker {url} answered {status} for partitions {sorted(owned)}: {detail}")
+        return answer
+
+    def _local(self, owned: set[int], since: datetime, limit: int) -> list[dict[str, Any]]:
+        return stories_since(self.table, since, limit,
+                             where=lambda story_id: key_partition(story_id, self.partitions) in owned)
+
+    async def _ask_peer(self, url: str, path_qs: str) -> tuple[int, bytes]:
         """Status and body of a GET on another worker; `Unavailable` if it cannot answer."""
         target = URL(url.rstrip("/") + path_qs, encoded=True)
         try:
-            async with app.http_client.get(target, headers={ROUTED_HEADER: "1"},
-                                           timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT)) as response:
+            async with self.app.http_client.get(target, headers={ROUTED_HEADER: "1"},
+                                                timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT)) as response:
                 return response.status, await response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             raise Unavailable(f"worker {url} did not answer: {type(error).__name__} {error}".strip()) from None
+
+
+def install_story_views(app: faust.App, table: TableT, partitions: int) -> None:
+    """Register `GET /stories/{id}` and `GET /stories?since=&limit=` on `app`'s web server."""
+    views = StoryViews(app, table, partitions)
 
     @app.page("/stories/{story_id:.+}")
     class Story(View):
-        """One story's state, from whichever worker owns its partition: 200, or 404 when no article named it."""
-
         async def get(self, request: Request, story_id: str) -> Response:
-            try:
-                partition = key_partition(story_id, partitions)
-                owner = placement.owner(partition)
-                if owner != placement.own_url:
-                    if request.headers.get(ROUTED_HEADER):
-                        raise Unavailable(f"partition {partition} is not on this worker (rebalancing); retry shortly")
-                    status, body = await ask_peer(owner, request.raw_path)
-                    return self.bytes(body, content_type="application/json", status=status)
-                placement.check_local({partition})
-            except Unavailable as error:
-                return _json(self, {"error": str(error)}, status=503, headers={"Retry-After": "1"})
-            state = table.get(story_id)
-            if state is None:
-                return _json(self, {"error": f"no story {story_id!r}", "story_id": story_id}, status=404)
-            return _json(self, state)
+            return await views.story(self, request, story_id)
 
     @app.page("/stories")
     class Stories(View):
-        """Summaries of the stories updated at or after `since`, newest first, from every partition."""
-
         async def get(self, request: Request) -> Response:
-            try:
-                since = _since(request.query.get("since"))
-                limit = _limit(request.query.get("limit"))
-                wanted = _partitions(request.query.get("partitions"), partitions)
-                if wanted is not None:  # a peer asks for the partitions it believes this worker owns
-                    placement.check_local(wanted)
-                    return _json(self, _local(wanted, since, limit))
-                listing, workers = await self._everywhere(request, since, limit)
-                return _json(self, listing, headers={WORKERS_HEADER: str(workers)})
-            except BadRequest as error:
-                return _json(self, {"error": str(error)}, status=400)
-            except Unavailable as error:
-                return _json(self, {"error": str(error)}, status=503, headers={"Retry-After": "1"})
+            return await views.listing(self, request)
 
-        async def _everywhere(self, request: Request, since: datetime,
-                              limit: int) -> tuple[list[dict[str, Any]], int]:
-            """The merged listing of every partition, and how many workers it came from."""
-            owners = placement.owners()
-            unowned = [p for p in range(partitions) if p not in owners]
-            if unowned:
-                raise Unavailable(f"partitions {unowned} have no worker yet (rebalancing); retry shortly")
-            by_owner: dict[str, set[int]] = {}
-            for partition, url in owners.items():
-                by_owner.setdefault(url, set()).add(partition)
-            local = by_owner.pop(placement.own_url, set())
-            if local:
-                placement.check_local(local)
-            listings = ([_local(local, since, limit)] if local else []) + await asyncio.gather(*[
-                self._remote(url, owned, request) for url, owned in by_owner.items()])
-            merged = newest_first((story for listing in listings for story in listing), limit)
-            return merged, len(by_owner) + bool(local)
 
-        async def _remote(self, url: str, owned: set[int], request: Request) -> list[dict[str, Any]]:
-            query = request.rel_url.query.copy()
-            query["partitions"] = ",".join(map(str, sorted(owned)))
-            status, body = await ask_peer(url, str(URL.build(path="/stories", query=query)))
-            try:
-                answer = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                answer = None
-            if status != 200 or not isinstance(answer, list):
-                detail = answer.get("error", "") if isinstance(answer, dict) else ""
-                raise Unavailable(f"worker {url} answered {status} for partitions {sorted(owned)}: {detail}")
-            return answer
-
-    def _local(owned: set[int], since: datetime, limit: int) -> list[dict[str, Any]]:
-        return stories_since(table, since, limit, where=lambda story_id: key_partition(story_id, partitions) in owned)
+def _raw_path(request: Request) -> str:
+    """The request's path and query as sent (still percent-encoded): faust's aiohttp driver hands views aiohttp's
+    request, whose `raw_path` faust's own type does not declare."""
+    return cast(aiohttp.web.Request, request).raw_path
 
 
 def _json(view: View, value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
