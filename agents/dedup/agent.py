@@ -58,7 +58,9 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
     decider_tables = {name: table(name) for name in Decider.TABLES}
     decider = Decider.from_tables(decider_tables, thresholds)
 
-    @decider_tables[Decider.RECOVERY_TABLE].on_recover
+    recovered = decider_tables[Decider.RECOVERY_TABLE]
+
+    @recovered.on_recover
     async def rebuild_story_index() -> None:
         """After a rebalance the decider's tables may have changed: rebuild what is derived from them."""
         decider.forget_derived()
