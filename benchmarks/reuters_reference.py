@@ -112,7 +112,8 @@ def same_week_pairs(sets: Sequence[frozenset], times: Sequence[datetime], window
         found.append((i, j, shared / (sizes[i] + sizes[j] - shared)))
     if not found:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-    return tuple(np.concatenate(part) for part in zip(*found, strict=True))  # type: ignore[return-value]
+    later, earlier, similarity = zip(*found, strict=True)
+    return np.concatenate(later), np.concatenate(earlier), np.concatenate(similarity)
 
 
 def reference_entries(ids: Sequence[str], pairs: tuple[np.ndarray, np.ndarray, np.ndarray],

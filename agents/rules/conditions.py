@@ -169,7 +169,8 @@ class AnyOf:
 
     def needed_atoms(self) -> frozenset[Atom] | None:
         needs = [part.needed_atoms() for part in self.parts]
-        return None if any(atoms is None for atoms in needs) else frozenset().union(*needs)  # type: ignore[arg-type]
+        known = [atoms for atoms in needs if atoms is not None]
+        return frozenset[Atom]().union(*known) if len(known) == len(needs) else None
 
 
 @dataclass(frozen=True)
