@@ -170,8 +170,7 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., SpawnedWorker]]:
         environ.update({f"{ENV_PREFIX}WEB_PORT": str(web_port), **extra_env})
         with open(tmp_path / f"{stage}-{len(started)}.log", "wb") as log:
             process = SpawnedWorker([sys.executable, "-m", "wirewatch.cli", "worker", stage], cwd=REPO,
-                                       env=environ, stdout=log, stderr=subprocess.STDOUT,
-                                       preexec_fn=die_with_parent)
+                                    env=environ, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         process.log_path, process.web_port = log.name, web_port
         started.append(process)
         return process
