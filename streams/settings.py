@@ -257,5 +257,5 @@ def _convert(name: str, raw: str, kind: type) -> Any:
 
 
 def documented_settings() -> list[tuple[str, Any, str]]:
-    """(environment variable, default, description) for each setting, for the README and `--help`."""
+    """(environment variable, default, description) for each setting, for docs/reference.md and `--help`."""
     return [(ENV_PREFIX + f.name.upper(), f.default, f.metadata["doc"]) for f in dataclasses.fields(Settings)]

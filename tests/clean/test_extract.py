@@ -79,12 +79,13 @@ def test_hover_card_is_removed_but_its_link_text_stays():
             "office in 2021.") in article.paragraphs
 
 
-def test_extraction_scores_at_least_as_well_as_plain_trafilatura_and_keeps_its_readme_figure():
+def test_extraction_scores_at_least_as_well_as_plain_trafilatura_and_keeps_its_documented_figure():
     pages = load_pages(shared_data("zyte-aeb-dev/ground-truth.json").parent)
     ours = score((truth, wirewatch_body(html)) for html, truth in pages.values())
     theirs = score((truth, trafilatura_body(html)) for html, truth in pages.values())
     assert ours.f1 >= theirs.f1, f"wirewatch {ours} against trafilatura {theirs}"
-    # The README: P 0.968, R 0.974, F1 0.971; a floor of its own, since trafilatura is not pinned and may change.
+    # docs/performance.md: P 0.968, R 0.974, F1 0.971; a floor of its own, since trafilatura is not pinned and may
+    # change.
     assert ours.precision >= 0.96 and ours.recall >= 0.965 and ours.f1 >= 0.965, ours
 
 

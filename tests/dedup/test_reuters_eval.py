@@ -1,5 +1,5 @@
 """The Reuters dedup evaluation: its pure helpers on tiny hand-made inputs, then dedup's near-duplicate precision and
-recall on all of Reuters-21578 against the floors of the README's figures."""
+recall on all of Reuters-21578 against the floors of the figures in docs/performance.md."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -167,9 +167,10 @@ def test_retimed_keeps_order_and_proportions() -> None:
     assert moved[2].ingested_at == (T0 + 2 * DAY).timestamp()
 
 
-def test_dedup_keeps_its_readme_precision_and_recall_on_all_of_reuters(tmp_path: Path) -> None:
-    """The README: against an earlier wire within 7 days at exact 5-shingle Jaccard >= 0.8, `duplicate`/`update`
-    recall 1.000 and precision 0.928 on all 19,780 wires in publish order; floors a little under (about 50 s)."""
+def test_dedup_keeps_its_documented_precision_and_recall_on_all_of_reuters(tmp_path: Path) -> None:
+    """docs/performance.md: against an earlier wire within 7 days at exact 5-shingle Jaccard >= 0.8,
+    `duplicate`/`update` recall 1.000 and precision 0.928 on all 19,780 wires in publish order; floors a little
+    under (about 50 s)."""
     shared_data("reuters21578/reuters21578.jsonl.gz")  # skips with a message when the data is absent
     settings = Settings.from_env({}, data_dir=tmp_path)  # the reference is computed here, not read from a cache
     articles = clean_reuters(settings)

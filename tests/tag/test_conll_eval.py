@@ -78,8 +78,8 @@ def test_the_dev_set_reads_as_documented() -> None:
     assert sum(len(s) for d in documents for s in d.sentences) == 51362
 
 
-def test_the_tagger_keeps_its_readme_score_on_the_dev_set() -> None:
-    """The README: P 0.781, R 0.681, entity-level F1 0.728 (the stock model: 0.650); floors a little under."""
+def test_the_tagger_keeps_its_documented_score_on_the_dev_set() -> None:
+    """docs/performance.md: P 0.781, R 0.681, entity-level F1 0.728 (the stock model: 0.650); floors a little under."""
     documents = dev_set()
     mentions = Tagger.from_settings(Settings.from_env({})).tag([d.text for d in documents])
     found = [token_entities(d, [(m.start, m.end, m.label) for m in found])
