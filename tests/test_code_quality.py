@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-REPOSITORY = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO
+
 TOOLS = Path(sys.executable).parent  # the virtualenv's bin/, where the `test` extra installed them
 
 
@@ -22,6 +23,6 @@ def test_tool_finds_nothing(command: list[str]) -> None:
     tool = TOOLS / command[0]
     if not tool.exists():
         pytest.fail(f"{tool} is missing: install the test extra (`bash deploy/setup.sh --test`)")
-    result = subprocess.run([str(tool), *command[1:]], cwd=REPOSITORY, capture_output=True, text=True,
+    result = subprocess.run([str(tool), *command[1:]], cwd=REPO, capture_output=True, text=True,
                             timeout=240, check=False)
     assert result.returncode == 0, f"{' '.join(command)} found:\n{result.stdout}{result.stderr}"
