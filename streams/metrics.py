@@ -5,7 +5,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 OUTCOMES = ("in", "out", "failed")
 
@@ -23,6 +23,13 @@ WORKER_RESTARTS = Counter(
 END_TO_END_SECONDS = Histogram(
     "wirewatch_end_to_end_seconds", "Time from ingest to an alert on the alerts topic (the broker has it).",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
+
+CONSUMER_LAG_RECORDS = Gauge(
+    "wirewatch_consumer_lag_records", "Records of an input partition this worker owns that its stage has not "
+    "committed (end offset - committed offset).", ["stage", "topic", "partition"])
+CONSUMER_LAG_SECONDS = Gauge(
+    "wirewatch_consumer_lag_seconds", "Age of the oldest record of an input partition this worker owns that its "
+    "stage has not committed (0 when none waits).", ["stage", "topic", "partition"])
 
 
 @contextmanager
