@@ -18,7 +18,8 @@ FETCH_TIMEOUT_SECONDS = 5.0
 
 def input_topics(app: faust.App) -> list[str]:
     """The topics a stage's app consumes: those of its agents, so the stage's code is the one list of them."""
-    return sorted({name for agent in app.agents.values() for name in agent.channel.get_topic_name().split(",")})
+    return sorted({name for agent in app.agents.values() if isinstance(agent.channel, faust.Topic)
+                   for name in agent.channel.topics})
 
 
 class LagReader:
