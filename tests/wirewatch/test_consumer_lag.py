@@ -19,7 +19,6 @@ from streams.settings import Settings
 from streams.topics import topic_name
 from tests.conftest import REPO, SpawnedWorker, wait_for
 from tests.kafka_io import produce, wait_consumed
-from tests.pipeline.test_pipeline import produce_raw
 from wirewatch.status import StageStatus, stage_statuses
 
 pytestmark = pytest.mark.integration
@@ -124,7 +123,8 @@ def test_status_table_of_a_running_pipeline(spawn_worker, pipeline_settings: Set
     spawn_worker("clean", pipeline_settings)
     values = [orjson.dumps({"id": f"a{i}", "title": f"Story {i}", "text": f"Paragraph number {i} of a short wire."})
               for i in range(20)] + [b"{not json", b"[]"]
-    asyncio.run(produce_raw(pipeline_settings, values))
+    asyncio.run(produce(pipeline_settings, "raw", [(f"k{number}".encode(), value)
+                                                   for number, value in enumerate(values)]))
     wait_consumed(pipeline_settings, "clean", "raw")
 
     rows = {row.stage: row for row in asyncio.run(stage_statuses(pipeline_settings))}
