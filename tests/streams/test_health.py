@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import urllib.error
-import urllib.request
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +17,7 @@ from prometheus_client import REGISTRY
 
 from streams.health import STALL_SECONDS, TICK_SECONDS, LoopWatchdog, WorkerHealth, broker_problem, readiness_problems
 from streams.settings import Settings
-from tests.conftest import stage_app
+from tests.conftest import http_get, stage_app
 from wirewatch.embedded_broker import free_port
 
 
@@ -102,14 +100,6 @@ async def test_recovery_counts_the_restored_records_of_active_partitions_only_an
     assert sample("wirewatch_table_recovery_restored_records", "stories") == 0
 
 
-def get(url: str, timeout: float) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 async def test_a_worker_serves_healthz_and_readyz_and_a_blocked_loop_leaves_the_probe_to_time_out() -> None:
     settings = Settings.from_env({}, web_port=free_port())
     app, _, _ = stage_app("stories", settings)
@@ -131,14 +121,14 @@ async def test_a_worker_serves_healthz_and_readyz_and_a_blocked_loop_leaves_the_
         time.sleep(2.0)  # noqa: ASYNC251 — the point: block the loop the web server runs on, as a runaway would
         await asyncio.to_thread(asking.join)
         assert answers == [True]
-        assert await asyncio.to_thread(get, f"{base}/healthz", 5.0) == (200, "ok\n")
+        assert await asyncio.to_thread(http_get, f"{base}/healthz") == (200, "ok\n")
     finally:
         await app.web.stop()
 
 
 def _timed_out(url: str, timeout: float) -> bool:
     try:
-        get(url, timeout)
+        http_get(url, timeout)
     except TimeoutError:
         return True
     return False
