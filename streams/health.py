@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import faust
+import mode
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.exceptions import ConsumerNotStarted
@@ -20,7 +21,6 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import EventT
 from faust.web import Request, Response, View
-from mode import Service
 
 from streams.metrics import REBALANCES, RECOVERY_REMAINING, RECOVERY_RESTORED, WORKER_READY
 from streams.settings import Settings
@@ -115,12 +115,14 @@ class WorkerHealth(faust.Sensor):
         if event.message.tp in recovery(self.app).active_tps:
             RECOVERY_RESTORED.labels(self.stage).inc()
 
-    @Service.timer(TICK_SECONDS)
+    @mode.Service.task
     async def _tick(self) -> None:
-        self.watchdog.tick()
-        self.readiness()
+        while not self.should_stop:
+            await self.sleep(TICK_SECONDS)
+            self.watchdog.tick()
+            self.readiness()
 
-    @Service.task
+    @mode.Service.task
     async def _probe_broker(self) -> None:
         client = AIOKafkaClient(bootstrap_servers=self.settings.bootstrap_servers,
                                 client_id=f"{self.app.conf.id}-health",
