@@ -88,8 +88,6 @@ class WorkerHealth(faust.Sensor):
         self.app, self.stage, self.settings = app, stage, settings
         self.watchdog = LoopWatchdog()
         self.broker_problem: str | None = "not asked yet"
-        for gauge in (REBALANCES, RECOVERY_RESTORED, RECOVERY_REMAINING, WORKER_READY):
-            gauge.labels(stage)
 
     def liveness(self) -> list[str]:
         """Why the worker is not alive and responsive (empty when it is)."""
@@ -117,6 +115,7 @@ class WorkerHealth(faust.Sensor):
 
     @mode.Service.task
     async def _tick(self) -> None:
+        self.watchdog = LoopWatchdog()  # from the worker's start: waiting for the broker before it is no stall
         while not self.should_stop:
             await self.sleep(TICK_SECONDS)
             self.watchdog.tick()
