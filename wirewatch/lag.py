@@ -9,7 +9,7 @@ import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.lag import PartitionLag, PartitionOffsets, partition_lag
+from streams.lag import EndOffsetLog, PartitionLag, PartitionOffsets, partition_lag
 from streams.settings import Settings
 
 # Longest wait for the first waiting records; a partition that yields none by then counts as having none.
@@ -48,15 +48,25 @@ class LagReader:
         await self.consumer.stop()
         await self.admin.close()
 
-    async def lag(self, group: str, partitions: Collection[TopicPartition]) -> list[PartitionLag]:
-        """The lag of `group` on each of `partitions`, in their sorted order."""
-        return await self.lags(await self.offsets(group, partitions))
+    async def lag(self, group: str, partitions: Collection[TopicPartition],
+                  ends: EndOffsetLog | None = None) -> list[PartitionLag]:
+        """The lag of `group` on each of `partitions`, in their sorted order; with `ends`, the log of the end
+        offsets this reader saw before, which bounds the waiting records' age (and gets this read's ends)."""
+        asked = time.time()
+        offsets = await self.offsets(group, partitions)
+        lags = await self.lags(offsets, ends)
+        if ends is not None:
+            for row in offsets:
+                ends.observe(row, asked)
+        return lags
 
-    async def lags(self, offsets: list[PartitionOffsets]) -> list[PartitionLag]:
+    async def lags(self, offsets: list[PartitionOffsets], ends: EndOffsetLog | None = None) -> list[PartitionLag]:
         """The lag of each partition of `offsets` (from `offsets`), now."""
         oldest = await self.oldest_waiting(offsets)
         now = time.time()
-        return [partition_lag(row, oldest.get(TopicPartition(row.topic, row.partition)), now) for row in offsets]
+        return [partition_lag(row, oldest.get(TopicPartition(row.topic, row.partition)), now,
+                              ends.appended_after(row) if ends is not None else None)
+                for row in offsets]
 
     async def offsets(self, group: str, partitions: Collection[TopicPartition]) -> list[PartitionOffsets]:
         """Start, end and committed offsets of `group` on each of `partitions`: three requests, whatever their

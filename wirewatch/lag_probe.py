@@ -10,6 +10,7 @@ import mode
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from streams.lag import EndOffsetLog
 from streams.metrics import CONSUMER_LAG_RECORDS, CONSUMER_LAG_SECONDS
 from streams.settings import Settings
 from wirewatch.lag import LagReader, input_topics
@@ -26,6 +27,7 @@ class LagProbe(mode.Service):
         self.topics = frozenset(input_topics(app))
         self.exported: set[TopicPartition] = set()
         self.reader: LagReader | None = None
+        self.ends = EndOffsetLog()  # what this worker saw of its partitions' ends: bounds the waiting records' age
 
     async def on_stop(self) -> None:
         if self.reader is not None:
@@ -47,7 +49,7 @@ class LagProbe(mode.Service):
         """Read the lag of the owned partitions and export it; drop the series of partitions no longer owned."""
         if self.reader is None:  # started here, not with the worker: a broker error is then one round's warning
             self.reader = await LagReader(self.settings).__aenter__()
-        rows = await self.reader.lag(self.app.conf.id, self.owned())
+        rows = await self.reader.lag(self.app.conf.id, self.owned(), self.ends)
         owned = self.owned()  # a rebalance may have moved partitions while the broker answered
         for row in rows:
             tp = TopicPartition(row.topic, row.partition)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.lag import PartitionLag, PartitionOffsets, partition_lag, total_lag
+from streams.lag import EndOffsetLog, PartitionLag, PartitionOffsets, partition_lag, total_lag
 
 NOW = 1_000_000.0
 
@@ -38,6 +38,31 @@ def test_offsets_holding_only_transaction_markers_are_no_lag() -> None:
 
 def test_a_record_stamped_in_the_future_counts_no_negative_age() -> None:
     assert partition_lag(offsets(0, 5, 4), NOW + 30, NOW).seconds == 0.0
+
+
+def test_a_record_stamped_with_an_old_article_time_waits_only_since_the_log_did_not_hold_it() -> None:
+    # Entity sightings and feed entries carry the article's time: a 1987 wire replayed now is not 39 years late.
+    ends = EndOffsetLog()
+    ends.observe(offsets(0, 100, 100), NOW - 12)   # caught up: the record at offset 100 was not in the log yet
+    ends.observe(offsets(0, 130, 100), NOW - 7)    # it is now, and waits
+    waiting = offsets(0, 130, 100)
+    assert ends.appended_after(waiting) == NOW - 12
+    assert partition_lag(waiting, NOW - 1.2e9, NOW, ends.appended_after(waiting)).seconds == 12.0
+    # a record stamped when it was produced keeps its own, later, time
+    assert partition_lag(waiting, NOW - 3, NOW, ends.appended_after(waiting)).seconds == 3.0
+
+
+def test_the_end_offset_log_bounds_nothing_it_did_not_see() -> None:
+    ends = EndOffsetLog(remembered=2)
+    assert ends.appended_after(offsets(0, 130, 100)) is None
+    for end, at in ((100, NOW - 30), (110, NOW - 20), (120, NOW - 10)):
+        ends.observe(offsets(0, end, 100), at)
+    # the end of 100 (seen 30 s ago) is forgotten: offset 100 may have been appended long before 20 s ago
+    assert ends.appended_after(offsets(0, 130, 100)) is None
+    assert ends.appended_after(offsets(0, 130, 115)) == NOW - 20
+    ends.observe(offsets(0, 120, 100), NOW - 1)   # the same end again: the latest time it was seen counts
+    assert ends.appended_after(offsets(0, 130, 125)) == NOW - 1
+    assert ends.appended_after(PartitionOffsets("t.raw", 3, 0, 130, 125)) is None  # another partition
 
 
 def test_total_lag_sums_records_and_takes_the_oldest_age() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
-from streams.lag import PartitionLag
+from streams.lag import EndOffsetLog, PartitionLag
 from streams.settings import Settings
 from streams.topics import topic_name
 from wirewatch.lag import input_topics
@@ -22,7 +22,8 @@ STAGE = "clean-probe-test"  # a label of its own: the registry is the process's
 class FixedLag:
     """A lag reader answering 7 records, 3 s for each partition asked, as the broker would for a backlog."""
 
-    async def lag(self, group: str, partitions: Collection[TopicPartition]) -> list[PartitionLag]:
+    async def lag(self, group: str, partitions: Collection[TopicPartition],
+                  ends: EndOffsetLog | None = None) -> list[PartitionLag]:
         return [PartitionLag(tp.topic, tp.partition, 7, 3.0) for tp in sorted(partitions)]
 
 
