@@ -26,6 +26,12 @@ SCALED_BY = {"clean": ["raw"], "dedup": ["dedup_probes"], "tag": ["deduped"],
              "alert": ["tagged", "alert_signals", "alert_digest"], "stories": ["tagged"],
              "entities": ["tagged", "entity_sightings"]}
 UNSCALED = {"feed"}
+# The kafka scaler's trigger metadata (a string map the CRD does not check): the names of KEDA's kafkaMetadata
+# fields (pkg/scalers/kafka_scaler.go, same commit as the CRD) this deployment may use, authentication left out.
+KAFKA_TRIGGER_KEYS = {"bootstrapServers", "consumerGroup", "topic", "lagThreshold", "activationLagThreshold",
+                      "offsetResetPolicy", "allowIdleConsumers", "excludePersistentLag", "limitToPartitionsWithLag",
+                      "ensureEvenDistributionOfPartitions", "partitionLimitation", "scaleToZeroOnInvalidOffset",
+                      "version"}
 
 
 def resources() -> list[tuple[Path, dict[str, Any]]]:
@@ -135,6 +141,10 @@ def test_each_stage_scales_on_its_own_group_and_inputs_up_to_the_partitions() ->
         assert spec["scaleTargetRef"]["name"] == f"wirewatch-{stage}"
         triggers = [trigger["metadata"] for trigger in spec["triggers"]]
         assert all(trigger["type"] == "kafka" for trigger in spec["triggers"])
+        for trigger in triggers:
+            assert {"bootstrapServers", "consumerGroup", "topic", "lagThreshold"} <= set(trigger), trigger
+            assert set(trigger) <= KAFKA_TRIGGER_KEYS, set(trigger) - KAFKA_TRIGGER_KEYS
+            assert int(trigger["lagThreshold"]) > 0
         assert {t["consumerGroup"] for t in triggers} == {f"{config.topic_prefix}-{stage}"}
         assert [t["topic"] for t in triggers] == [topic_name(config, role) for role in roles]
         assert {t["bootstrapServers"] for t in triggers} == {",".join(config.bootstrap_servers)}
