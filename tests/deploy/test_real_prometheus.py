@@ -51,6 +51,8 @@ RATE_INTERVAL = "1m"   # Grafana's $__rate_interval: a minute holds scrapes enou
 REPLAYED = 60          # Reuters wires before the checks, and as many more while the tag worker is stopped
 # WirewatchConsumerLagHigh's threshold, lowered so that a backlog of seconds fires it (the expression is the file's)
 LAG_THRESHOLD, TEST_LAG_THRESHOLD = "> 120", "> 1"
+# The workers read their lag every half second, so the restarted tag worker's backlog shows before it is worked off.
+LAG_EVERY_HALF_SECOND = {"WIREWATCH_LAG_INTERVAL": "0.5"}
 
 
 class Prometheus:
@@ -169,8 +171,8 @@ def test_every_query_answers_and_the_tag_stage_alerts_follow_its_worker(
     wires = reuters_raw(2 * REPLAYED)
     settings = pipeline_settings
     receiver = webhook_receiver([200, 400])  # one delivered, the rest rejected: both outcomes have series
-    workers = {stage: spawn_worker(stage, settings, **({"WIREWATCH_WEBHOOK_URL": receiver.url}
-                                                       if stage == "alert" else {}))
+    workers = {stage: spawn_worker(stage, settings, **LAG_EVERY_HALF_SECOND,
+                                   **({"WIREWATCH_WEBHOOK_URL": receiver.url} if stage == "alert" else {}))
                for stage in STAGE_MODULES if stage != "feed"}
     with supervised_feed(settings, tmp_path) as feed_ports, \
             prometheus_scraping([w.web_port for w in workers.values()] + feed_ports, tmp_path) as prometheus:
@@ -197,7 +199,7 @@ def test_every_query_answers_and_the_tag_stage_alerts_follow_its_worker(
 
         # It starts again (on the same port, so the same scrape target): its backlog shows, is worked off, clears.
         restarted_at = time.time()
-        spawn_worker("tag", settings, WIREWATCH_WEB_PORT=str(tag_port))
+        spawn_worker("tag", settings, WIREWATCH_WEB_PORT=str(tag_port), **LAG_EVERY_HALF_SECOND)
         wait_consumed(settings, "tag", "deduped", timeout=240)
         wait_for(lambda: not prometheus.query(not_ready), 60, "the not-ready alert expression to clear")
         wait_for(lambda: not prometheus.query(lag_high), 60, "the lag alert expression to clear")
