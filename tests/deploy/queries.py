@@ -79,8 +79,9 @@ def always_answering(expr: str) -> str:
 
 
 def grouping_labels(expr: str) -> set[str]:
-    """The labels `by (…)` keeps: each must be set on the expression's answer (a misspelt one would be empty)."""
-    return {label.strip() for group in GROUPING.findall(expr) for label in group.split(",") if label.strip()}
+    """The labels `by (…)` keeps: each must be set on the expression's answer (a misspelt one would be empty),
+    except a histogram's `le`, which `histogram_quantile` consumes."""
+    return {label.strip() for group in GROUPING.findall(expr) for label in group.split(",")} - {"", "le"}
 
 
 def template_labels(rule: Rule) -> set[str]:
