@@ -128,6 +128,7 @@ def supervised_feed(settings: Settings, folder: Path) -> Iterator[list[int]]:
 
 
 def jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    """`records` written to `path` as JSON lines, the way ingest reads a file of articles."""
     path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
     return path
 
@@ -155,12 +156,14 @@ def failed_queries(prometheus: Prometheus, queries: list[tuple[str, str, set[str
 
 
 def rule_queries(rule: Rule) -> list[tuple[str, str, set[str]]]:
+    """A rule's selectors, and its always-answering form with the labels it groups by and prints."""
     labels = grouping_labels(rule.expr) | template_labels(rule)
     return ([(f"{rule.alert} reads", selector, set()) for selector in selectors(rule.expr)]
             + [(rule.alert, always_answering(rule.expr), labels)])
 
 
 def panel_queries(title: str, expr: str) -> list[tuple[str, str, set[str]]]:
+    """A panel query's selectors, and the query as Grafana sends it with the labels it groups by."""
     expr = with_variables(expr, RATE_INTERVAL)
     return ([(f"{title} reads", selector, set()) for selector in selectors(expr)]
             + [(title, expr, grouping_labels(expr))])
