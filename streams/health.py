@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import faust
+import mode
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
 from faust.exceptions import ConsumerNotStarted
@@ -20,7 +21,6 @@ from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import EventT
 from faust.web import Request, Response, View
-from mode import Service
 
 from streams.metrics import REBALANCES, RECOVERY_REMAINING, RECOVERY_RESTORED, WORKER_READY
 from streams.settings import Settings
@@ -88,8 +88,6 @@ class WorkerHealth(faust.Sensor):
         self.app, self.stage, self.settings = app, stage, settings
         self.watchdog = LoopWatchdog()
         self.broker_problem: str | None = "not asked yet"
-        for gauge in (REBALANCES, RECOVERY_RESTORED, RECOVERY_REMAINING, WORKER_READY):
-            gauge.labels(stage)
 
     def liveness(self) -> list[str]:
         """Why the worker is not alive and responsive (empty when it is)."""
@@ -115,12 +113,15 @@ class WorkerHealth(faust.Sensor):
         if event.message.tp in recovery(self.app).active_tps:
             RECOVERY_RESTORED.labels(self.stage).inc()
 
-    @Service.timer(TICK_SECONDS)
+    @mode.Service.task
     async def _tick(self) -> None:
-        self.watchdog.tick()
-        self.readiness()
+        self.watchdog = LoopWatchdog()  # from the worker's start: waiting for the broker before it is no stall
+        while not self.should_stop:
+            await self.sleep(TICK_SECONDS)
+            self.watchdog.tick()
+            self.readiness()
 
-    @Service.task
+    @mode.Service.task
     async def _probe_broker(self) -> None:
         client = AIOKafkaClient(bootstrap_servers=self.settings.bootstrap_servers,
                                 client_id=f"{self.app.conf.id}-health",

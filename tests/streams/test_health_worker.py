@@ -58,7 +58,7 @@ def test_readiness_follows_the_group_the_tables_and_the_broker(
 
     worker.terminate()
     worker.wait(timeout=30)
-    restoring = spawn_worker("stories", settings)  # a new web port, so a new table folder: restored from the changelog
+    restoring = spawn_worker("stories", settings)  # a new worker (its own table folder, if on disk) restores the story
     wait_ready(restoring)
     port = restoring.web_port
     assert metric_value(port, f"wirewatch_table_recovery_restored_records{{{STAGE}}}") >= 1
