@@ -36,8 +36,12 @@ class LagReader:
             fetch_max_wait_ms=100, max_partition_fetch_bytes=1)  # one record batch per partition is enough
 
     async def __aenter__(self) -> LagReader:
-        await self.admin.start()
-        await self.consumer.start()
+        try:
+            await self.admin.start()
+            await self.consumer.start()
+        except BaseException:
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *_: object) -> None:

@@ -27,12 +27,9 @@ class LagProbe(mode.Service):
         self.exported: set[TopicPartition] = set()
         self.reader: LagReader | None = None
 
-    async def on_start(self) -> None:
-        self.reader = await LagReader(self.settings).__aenter__()
-
     async def on_stop(self) -> None:
         if self.reader is not None:
-            await self.reader.__aexit__(None, None, None)
+            await self.reader.__aexit__()
 
     def owned(self) -> set[TopicPartition]:
         """The input partitions assigned to this worker now."""
@@ -48,7 +45,8 @@ class LagProbe(mode.Service):
 
     async def refresh(self) -> None:
         """Read the lag of the owned partitions and export it; drop the series of partitions no longer owned."""
-        assert self.reader is not None
+        if self.reader is None:  # started here, not with the worker: a broker error is then one round's warning
+            self.reader = await LagReader(self.settings).__aenter__()
         rows = await self.reader.lag(self.app.conf.id, self.owned())
         owned = self.owned()  # a rebalance may have moved partitions while the broker answered
         for row in rows:
