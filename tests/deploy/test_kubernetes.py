@@ -115,8 +115,11 @@ def test_a_deployment_per_stage_with_probes_resources_and_the_shared_configurati
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert {"cpu", "memory"} <= set(container["resources"]["requests"]) & set(container["resources"]["limits"])
-        assert container["envFrom"] == [{"configMapRef": {"name": "wirewatch-env"}}]
+        assert container["envFrom"][0] == {"configMapRef": {"name": "wirewatch-env"}}
         assert {"name": "rules", "configMap": {"name": "wirewatch-rules"}} in pod["volumes"]
+    # the sinks' secrets reach the alert stage from a Secret, never from the ConfigMap
+    alert = deployments["wirewatch-alert"]["spec"]["template"]["spec"]["containers"][0]
+    assert {"secretRef": {"name": "wirewatch-sinks", "optional": True}} in alert["envFrom"]
 
 
 def test_the_configmaps_hold_settings_wirewatch_reads_and_the_shipped_rules_and_aliases() -> None:
@@ -124,6 +127,7 @@ def test_the_configmaps_hold_settings_wirewatch_reads_and_the_shipped_rules_and_
     env = of_kind("ConfigMap")["wirewatch-env"]["data"]
     assert set(env) <= names, set(env) - names
     assert all(isinstance(value, str) for value in env.values())  # a ConfigMap holds strings only
+    assert not [name for name in env if any(secret in name for secret in ("SECRET", "PASSWORD", "TOKEN", "URL"))]
     rules = of_kind("ConfigMap")["wirewatch-rules"]["data"]
     assert Path(env["WIREWATCH_RULES_FILE"]).name in rules and Path(env["WIREWATCH_ALIASES_FILE"]).name in rules
     # the examples shipped in the package, copied: update config.yaml when they change
