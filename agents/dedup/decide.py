@@ -22,6 +22,7 @@ so a stream gets the same verdicts however many index partitions and workers ans
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -247,15 +248,15 @@ class Decider:
 
     def _added(self, trigrams: Trigrams, story_id: str) -> list[str]:
         """The sentences the story lacks (all of them for a story reopened after the retention: none kept)."""
-        known = self._story_trigrams(story_id) if story_id in self.stories else set()
+        known = self._story_trigrams(story_id) if story_id in self.stories else Counter[int]()
         return sentences.added_sentences(trigrams, known)
 
-    def _story_trigrams(self, story_id: str) -> set[int]:
-        """What the story has said: the 3-grams of its newest live articles (cached; see KnownTrigrams)."""
+    def _story_trigrams(self, story_id: str) -> Counter[int]:
+        """What the story has said: the 3-grams of its newest live articles, counted (cached; see KnownTrigrams)."""
         return self._known.get(story_id, self.stories[story_id].versions, self._trigrams_of)
 
-    def _trigrams_of(self, article_ids: Sequence[str]) -> set[int]:
-        known: set[int] = set()
+    def _trigrams_of(self, article_ids: Sequence[str]) -> Counter[int]:
+        known: Counter[int] = Counter()
         for article_id in article_ids:
             entry = self.articles.get(article_id)
             if entry is not None:
@@ -274,7 +275,7 @@ class Decider:
         """Remember the article and fold it into its story; every write assigns a new value."""
         published = as_utc(article.published) if article.published else None
         grams = sentences.article_trigrams(trigrams)
-        known = self._story_trigrams(story_id) if story_id in self.stories else set()
+        known = self._story_trigrams(story_id) if story_id in self.stories else Counter[int]()
         self.articles[article.id] = ArticleEntry(story_id, article.source, time, manifest.fingerprint,
                                                  manifest.sketch, title, pack_hashes(grams))
         if manifest.fingerprint not in self.exact:
@@ -283,10 +284,14 @@ class Decider:
         story = self.stories.get(story_id) or StoryEntry(time, [])
         versions = [*story.versions, article.id][-STORY_VERSIONS_KEPT:]
         self.stories[story_id] = StoryEntry(max(story.last_update, time), versions)
-        if len(versions) > len(story.versions):  # no article dropped out: the set only grows
-            known.update(grams)
+        known.update(grams)
+        pushed_out = story.versions[0] if len(versions) == len(story.versions) else None
+        if pushed_out is None:
             self._known.put(story_id, versions, known)
-        else:
+        elif pushed_out not in versions and (entry := self.articles.get(pushed_out)) and entry.story_id == story_id:
+            sentences.without(known, unpack_hashes(entry.trigrams).tolist())  # the oldest version's counts leave
+            self._known.put(story_id, versions, known)
+        else:  # that article is gone or was recorded again: rebuild when next asked
             self._known.drop(story_id)
         self.matcher.add(story_id, article.id, features, published, article_time(article), order=manifest.seq)
 

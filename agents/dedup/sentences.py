@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -57,7 +58,7 @@ def sentence_trigrams(paragraphs: Iterable[str]) -> list[tuple[str, list[int]]]:
     return result
 
 
-def added_sentences(sentences: Sequence[tuple[str, list[int]]], story_trigrams: set[int]) -> list[str]:
+def added_sentences(sentences: Sequence[tuple[str, list[int]]], story_trigrams: Collection[int]) -> list[str]:
     """Sentences (of at least MIN_SENTENCE_WORDS words) the story did not have, in article order, each once."""
     added: list[str] = []
     seen_grams: set[tuple[int, ...]] = set()
@@ -78,39 +79,51 @@ def article_trigrams(sentences: Sequence[tuple[str, list[int]]]) -> list[int]:
 
 
 class KnownTrigrams:
-    """The 3-grams each story is known to have said, as sets built from its articles' stored 3-grams.
+    """The 3-grams each story is known to have said, counted over its articles' stored 3-grams.
 
-    A derived cache, never the state: a story's set is a function of its versions list and those articles' stored
-    3-grams. An entry is used only while the versions list it was built for is the story's current one, and the
-    caller drops it when one of those articles is forgotten; anything else is rebuilt. Bounded: least recently
-    used stories leave first.
+    A derived cache, never the state: a story's counts (3-gram → how many of its versions hold it) are a function
+    of its versions list and those articles' stored 3-grams. An entry is used only while the versions list it was
+    built for is the story's current one, and the caller drops it when one of those articles is forgotten; anything
+    else is rebuilt. Counts, not a set, so that a story's newest article pushing out its oldest updates the entry
+    instead of rebuilding it from every version. Bounded: least recently used stories leave first.
     """
 
     def __init__(self, size: int = 1024) -> None:
         self.size = size
-        self._sets: dict[str, tuple[tuple[int, str, str], set[int]]] = {}
+        self._sets: dict[str, tuple[tuple[int, str, str], Counter[int]]] = {}
 
-    def get(self, story_id: str, versions: Sequence[str], build: Callable[[Sequence[str]], set[int]]) -> set[int]:
-        """The story's set for its current `versions`, built with `build(versions)` when not cached."""
+    def get(self, story_id: str, versions: Sequence[str],
+            build: Callable[[Sequence[str]], Counter[int]]) -> Counter[int]:
+        """The story's counts for its current `versions`, built with `build(versions)` when not cached."""
         stamp = _stamp(versions)
         cached = self._sets.pop(story_id, None)
         known = cached[1] if cached is not None and cached[0] == stamp else build(versions)
         self._remember(story_id, stamp, known)
         return known
 
-    def put(self, story_id: str, versions: Sequence[str], known: set[int]) -> None:
-        """Remember `known` as the story's set for its new `versions`."""
+    def put(self, story_id: str, versions: Sequence[str], known: Counter[int]) -> None:
+        """Remember `known` as the story's counts for its new `versions`."""
         self._sets.pop(story_id, None)
         self._remember(story_id, _stamp(versions), known)
 
     def drop(self, story_id: str) -> None:
-        """Forget the story's set (one of its articles was forgotten)."""
+        """Forget the story's counts (one of its articles was forgotten)."""
         self._sets.pop(story_id, None)
 
-    def _remember(self, story_id: str, stamp: tuple[int, str, str], known: set[int]) -> None:
+    def _remember(self, story_id: str, stamp: tuple[int, str, str], known: Counter[int]) -> None:
         self._sets[story_id] = (stamp, known)  # newest last: dicts keep insertion order
         if len(self._sets) > self.size:
             del self._sets[next(iter(self._sets))]
+
+
+def without(known: Counter[int], grams: Iterable[int]) -> None:
+    """Take one article's 3-grams (each once) out of a story's counts; a 3-gram no version holds leaves."""
+    for gram in grams:
+        count = known[gram] - 1
+        if count > 0:
+            known[gram] = count
+        else:
+            known.pop(gram, None)
 
 
 def _stamp(versions: Sequence[str]) -> tuple[int, str, str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -415,20 +416,20 @@ def test_reuters_identical_bodies_are_duplicates() -> None:
 def test_known_trigrams_are_used_only_for_the_versions_they_were_built_for() -> None:
     built: list[list[str]] = []
 
-    def build(versions: Sequence[str]) -> set[int]:
+    def build(versions: Sequence[str]) -> Counter[int]:
         built.append(list(versions))
-        return {len(versions)}
+        return Counter([len(versions)])
 
     known = sentences.KnownTrigrams(size=2)
-    assert known.get("s", ["a"], build) == {1}
-    known.put("s", ["a", "b"], {7})
-    assert known.get("s", ["a", "b"], build) == {7} and len(built) == 1
-    assert known.get("s", ["b", "c"], build) == {2}  # a versions list it was not told about is rebuilt
+    assert known.get("s", ["a"], build) == Counter([1])
+    known.put("s", ["a", "b"], Counter([7]))
+    assert known.get("s", ["a", "b"], build) == Counter([7]) and len(built) == 1
+    assert known.get("s", ["b", "c"], build) == Counter([2])  # a versions list it was not told about is rebuilt
     known.drop("s")
-    assert known.get("s", ["b", "c"], build) == {2} and len(built) == 3
+    assert known.get("s", ["b", "c"], build) == Counter([2]) and len(built) == 3
     known.get("t", ["x"], build)
     known.get("u", ["y"], build)
-    assert known.get("s", ["b", "c"], build) == {2} and len(built) == 6  # bounded: "s" had left
+    assert known.get("s", ["b", "c"], build) == Counter([2]) and len(built) == 6  # bounded: "s" had left
 
 
 # (versions kept, time between articles): a day apart, articles expire while still listed (20 kept); an hour apart
@@ -454,11 +455,21 @@ def test_story_trigrams_give_the_same_verdicts_with_and_without_the_cache(
     stream.append(article("again", [news[0], *REPORT], published=T0 + 12 * spacing))
     cached, uncached = new_index(), new_index()
     uncached.decider._known = sentences.KnownTrigrams(size=0)
+    rebuilt: list[Sequence[str]] = []
+    build = cached.decider._trigrams_of
+
+    def counted_build(article_ids: Sequence[str]) -> Counter[int]:
+        rebuilt.append(article_ids)
+        return build(article_ids)
+
+    monkeypatch.setattr(cached.decider, "_trigrams_of", counted_build)
     verdicts = [cached.judge(a) for a in stream]
     assert verdicts == [uncached.judge(a) for a in stream]
     assert {v.story_id for v in verdicts} == {"a0"} and all(v.added_sentences for v in verdicts[1:])
     assert verdicts[-1].added_sentences == [news[0]]
     assert len(cached.tables["stories"]["a0"]["versions"]) == min(kept, len(stream))
+    # A cut list updates the cached counts (its oldest article's 3-grams leave); only expiry makes a rebuild.
+    assert bool(rebuilt) == (spacing >= timedelta(days=1))
 
 
 def _pair_with_jaccard(rng: np.random.Generator, size: int, jaccard: float) -> tuple[np.ndarray, np.ndarray]:
