@@ -212,7 +212,7 @@ def test_a_killed_worker_is_restarted_and_a_killed_run_leaves_no_process(start_r
     run = start_run()
     run.until(seed_story_shown, 120, "the seed story and its alerts")
     workers = all_running(run.process.pid)
-    assert sorted(workers) == sorted(["clean", "dedup", "tag", "alert", "stories", "entities", "feed", "broker"])
+    assert sorted(workers) == sorted(["clean", "dedup", "tag", "alert", "stories", "entities", "feed", "web", "broker"])
     os.kill(workers["clean"], signal.SIGKILL)
     restarts = 'wirewatch_worker_restarts_total{stage="clean"}'
     wait_for(lambda: metric_value(run.web_port, restarts) == 1, 30, "the clean worker restarted")
