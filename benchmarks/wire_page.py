@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, expect, sync_playwright
 
 from agents.ingest.producer import ingest_paths, kafka_producer
 from agents.web.http import static_files
@@ -70,14 +71,25 @@ def wait_until(page: Page, done: Callable[[], bool], workers: list[Worker], what
         page.wait_for_timeout(200)
 
 
-def web_url(workers: list[Worker]) -> str:
-    return f"http://127.0.0.1:{next(w for w in workers if w.stage == 'web').port}"
+def open_wire(page: Page, workers: list[Worker]) -> None:
+    """Load the wire page once the web worker answers."""
+    url = f"http://127.0.0.1:{next(w for w in workers if w.stage == 'web').port}/wire"
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        try:
+            page.goto(url)
+            return
+        except PlaywrightError:
+            check_alive(workers)
+            if time.monotonic() > deadline:
+                raise
+            page.wait_for_timeout(500)
 
 
 def latency(page: Page, settings: Settings, workers: list[Worker], logs: Path, *, articles: int,
             rate: float) -> dict[str, float]:
     """Ingest → first appearance in the page, per story a Reuters wire starts, in ms."""
-    page.goto(web_url(workers) + "/wire")
+    open_wire(page, workers)
     warmup = logs / "warmup.jsonl"
     warmup.write_bytes(orjson.dumps(WARMUP) + b"\n")
     off_loop(lambda: asyncio.run(ingest_paths([warmup], settings)))
@@ -145,7 +157,7 @@ def memory(page: Page, settings: Settings, stories: int, live_seconds: float, lo
     workers = [spawn("web", settings, logs)]
     try:
         off_loop(lambda: asyncio.run(send_tagged(settings, 0, stories)))
-        page.goto(web_url(workers) + "/wire")
+        open_wire(page, workers)
         wait_until(page, lambda: page.locator("#count").inner_text() == f"{stories} stories", workers,
                    f"{stories} stories in the page")
         loaded = tab_metrics(page)
@@ -158,8 +170,8 @@ def memory(page: Page, settings: Settings, stories: int, live_seconds: float, lo
         page.evaluate("fetch('/wire/api/stories?limit=50').then(r => r.json())")
         listing_ms = 1000 * (time.perf_counter() - started)
         started = time.perf_counter()
-        page.fill("#search", "deal number 4242 ")
-        page.wait_for_function("document.querySelectorAll('#stories > li.story').length === 1")
+        page.fill("#search", f"deal number {stories - 1} ")   # no other story's number holds it
+        expect(page.locator("#count")).to_have_text("1 story", timeout=TIMEOUT_MS)
         search_ms = 1000 * (time.perf_counter() - started)
         return {"stories": float(stories), "live stories": float(live),
                 **{f"loaded: {k}": v for k, v in loaded.items()}, **{f"after live: {k}": v for k, v in after.items()},
