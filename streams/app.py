@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import faust
+from faust.types import TableT
+from faust.types.tables import ChangelogEventCallback
 from faust.web import Request, Response, View
 from mode.utils.objects import cached_property
 from mode.utils.queues import FlowControlEvent
 
+from streams.health import install_health
 from streams.metrics import exposition
 from streams.settings import Settings
 from streams.topics import message_limit_bytes
@@ -16,15 +20,23 @@ from streams.transport import FlowControl, transport_class
 
 
 class WirewatchApp(faust.App):
-    """A Faust app whose flow control keeps queued events when flow resumes (see `streams.transport`)."""
+    """A Faust app whose flow control keeps queued events when flow resumes (see `streams.transport`), and whose
+    tables tell `changelog_listener` of each changelog record recovery restores (`streams.health`)."""
+
+    changelog_listener: ChangelogEventCallback | None = None
 
     @cached_property
     def flow_control(self) -> FlowControlEvent:
         return FlowControl(loop=self.loop)
 
+    def Table(self, name: str, **options: Any) -> TableT[Any, Any]:
+        if self.changelog_listener is not None:
+            options.setdefault("on_changelog_event", self.changelog_listener)
+        return super().Table(name, **options)
+
 
 def create_app(settings: Settings, stage: str) -> faust.App:
-    """A Faust app for `stage`, configured from the settings, with a `/metrics` page."""
+    """A Faust app for `stage`, configured from the settings, with `/metrics`, `/healthz` and `/readyz` pages."""
     app = WirewatchApp(
         f"{settings.topic_prefix}-{stage}",
         broker=settings.broker,
@@ -46,12 +58,15 @@ def create_app(settings: Settings, stage: str) -> faust.App:
         datadir=str(table_dir(settings, stage)),
     )
     app.transport = transport_class(settings.fetch_wait_ms)(app.conf.broker_consumer, app)
+    health = install_health(app, stage, settings)
+    app.changelog_listener = health.on_changelog_event
 
     @app.page("/metrics")
     class Metrics(View):
         """Prometheus scrape endpoint for this worker."""
 
         async def get(self, request: Request) -> Response:
+            health.readiness()  # the readiness and recovery gauges as of this scrape
             body, content_type = exposition()
             return self.bytes(body, content_type=content_type.split(";")[0])
 

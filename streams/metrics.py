@@ -5,7 +5,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 OUTCOMES = ("in", "out", "failed")
 
@@ -23,6 +23,22 @@ WORKER_RESTARTS = Counter(
 END_TO_END_SECONDS = Histogram(
     "wirewatch_end_to_end_seconds", "Time from ingest to an alert on the alerts topic (the broker has it).",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
+LAST_PROCESSED = Gauge(
+    "wirewatch_last_processed_timestamp_seconds", "Unix time the stage last finished an event (0: none since the "
+    "worker started).", ["stage"])
+IN_FLIGHT = Gauge("wirewatch_in_flight_records", "Events taken from the stream and not yet finished.", ["stage"])
+REBALANCES = Counter("wirewatch_rebalances_total", "Consumer-group rebalances this worker took part in (its first "
+                     "join included).", ["stage"])
+RECOVERY_RESTORED = Gauge(
+    "wirewatch_table_recovery_restored_records", "Changelog records restored into this worker's tables in its "
+    "current (or latest) recovery.", ["stage"])
+RECOVERY_REMAINING = Gauge(
+    "wirewatch_table_recovery_remaining_records", "Changelog records this worker's tables still have to restore.",
+    ["stage"])
+WORKER_READY = Gauge("wirewatch_worker_ready", "1 when the worker's /readyz says ready, else 0.", ["stage"])
+ALERT_DELIVERY_SECONDS = Histogram(
+    "wirewatch_alert_delivery_seconds", "Time from an alert's creation to its delivery by a sink.", ["sink"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
 
 
 @contextmanager
@@ -36,10 +52,12 @@ def stage_timer(stage: str, articles: int = 1) -> Iterator[None]:
 
 
 def initialise_labels(stage: str) -> None:
-    """Export every outcome of `stage` at zero so dashboards see the series before the first article."""
+    """Export every per-stage series of `stage` at zero so dashboards see them before the first article."""
     for outcome in OUTCOMES:
         ARTICLES.labels(stage, outcome)
-    STAGE_SECONDS.labels(stage)
+    for metric in (STAGE_SECONDS, LAST_PROCESSED, IN_FLIGHT, REBALANCES, RECOVERY_RESTORED, RECOVERY_REMAINING,
+                   WORKER_READY):
+        metric.labels(stage)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -2,15 +2,15 @@
 dead-letter whatever fails, so that one bad input never stops a stage and every stage counts alike."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import faust
 from faust.types import EventT, Message, StreamT
 
 from streams.deadletter import BadInput, send_dead_letter
-from streams.metrics import ARTICLES, OUTCOMES, stage_timer
+from streams.metrics import ARTICLES, IN_FLIGHT, LAST_PROCESSED, OUTCOMES, stage_timer
 from streams.raw import decode_record
 from streams.records import DeadLetter
 
@@ -27,7 +27,11 @@ def one(_: object) -> int:
 
 class StageLoop:
     """One stage's loop: counts its articles `in`, `out` and `failed` (those of `counts`, bounded labels of the
-    `wirewatch_articles_total` metric) and dead-letters each failing input with its event's value and message."""
+    `wirewatch_articles_total` metric) and dead-letters each failing input with its event's value and message.
+
+    Every event it takes counts as in flight until it is finished (handled or dead-lettered), when the stage's
+    last-processed time is set, whatever `counts` says: a stage's signals and ticks show it is alive too.
+    """
 
     def __init__(self, stage: str, deadletter: faust.TopicT, *, counts: Collection[str] = OUTCOMES) -> None:
         self.stage, self.deadletter, self.counts = stage, deadletter, frozenset(counts)
@@ -50,17 +54,18 @@ class StageLoop:
         async for event in stream.events():
             self._count("in")
             decoded = None
-            try:
-                decoded = event.value if record is bytes else decode_record(event.value, record)
-                result = await handle(decoded, event)
-            except Exception as error:  # noqa: BLE001 — one failing input is dead-lettered, never fatal
-                letter = await self._dead_letter(event.value, error, event.message)
-                if on_failure is not None:
-                    await on_failure(decoded, event)
-                yield letter
-                continue
-            self._count("out", articles_out(result))
-            yield result
+            with self.in_flight():
+                try:
+                    decoded = event.value if record is bytes else decode_record(event.value, record)
+                    result = await handle(decoded, event)
+                except Exception as error:  # noqa: BLE001 — one failing input is dead-lettered, never fatal
+                    outcome: Result | DeadLetter = await self._dead_letter(event.value, error, event.message)
+                    if on_failure is not None:
+                        await on_failure(decoded, event)
+                else:
+                    self._count("out", articles_out(result))
+                    outcome = result
+            yield outcome
 
     async def attempt(self, step: Callable[[], Awaitable[Result]], original: bytes,
                       message: Message | None = None) -> Result | DeadLetter:
@@ -81,6 +86,23 @@ class StageLoop:
         article it fails on is dead-lettered.
         """
         self._count("in", len(events))
+        with self.in_flight(len(events)):
+            return await self._batch(events, record, core, send)
+
+    @contextmanager
+    def in_flight(self, events: int = 1) -> Iterator[None]:
+        """Counts `events` in flight for the block (`wirewatch_in_flight_records`); when it ends, they are
+        finished, whether it succeeded or not (`wirewatch_last_processed_timestamp_seconds`)."""
+        IN_FLIGHT.labels(self.stage).inc(events)
+        try:
+            yield
+        finally:
+            IN_FLIGHT.labels(self.stage).dec(events)
+            LAST_PROCESSED.labels(self.stage).set_to_current_time()
+
+    async def _batch(self, events: Sequence[Event], record: type[Record],
+                     core: Callable[[list[Record]], Awaitable[list[Result]]],
+                     send: Callable[[Result], Awaitable[Result]]) -> list[Result | DeadLetter]:
         decoded: list[tuple[Event, Record]] = []
         rejected: list[Result | DeadLetter] = []
         for event in events:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -98,6 +99,15 @@ def metric_value(port: int, series: str) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     line = next((line for line in text.splitlines() if line.startswith(series + " ")), None)
     return float(line.split()[-1]) if line else 0.0
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """A GET's status and body, an error status (a 503 from `/readyz`) included; OSError when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def shared_data(relative: str) -> Path:

@@ -17,7 +17,7 @@ from agents.sinks.channels import SWITCHES, configured_sinks
 from agents.sinks.sink import DELIVERED, Sink, count_delivery
 from agents.sinks.sse import AlertStream, install_alert_stream
 from streams.deadletter import BadInput, send_dead_letter
-from streams.metrics import ALERTS, END_TO_END_SECONDS
+from streams.metrics import ALERT_DELIVERY_SECONDS, ALERTS, END_TO_END_SECONDS
 from streams.records import Alert
 from streams.settings import Settings
 from streams.topics import Topics
@@ -34,6 +34,8 @@ class Delivery:
         stream = AlertStream(settings.sse_buffer)
         install_alert_stream(app, stream, settings.sse_heartbeat)
         self.channels: dict[str, Sink] = {stream.name: stream, **configured_sinks(settings)}
+        for sink in ("topic", *self.channels):  # exported before the first alert
+            ALERT_DELIVERY_SECONDS.labels(sink)
         self._warned: set[tuple[str, frozenset[str]]] = set()  # (rule, channels) told about channels that are off
         channels = self.channels
 

@@ -1,10 +1,11 @@
 """What every alert sink is to the alert agent: a name, `deliver(alert)` that says how it ended, and `close()`."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from streams.metrics import ALERTS
+from streams.metrics import ALERT_DELIVERY_SECONDS, ALERTS
 from streams.records import Alert
 
 
@@ -42,6 +43,9 @@ class Sink(Protocol):
 
 
 def count_delivery(alert: Alert, sink: str, result: DeliveryResult) -> DeliveryResult:
-    """Count `result` in `wirewatch_alerts_total` under the alert's rule and `sink`; returns it unchanged."""
+    """Count `result` in `wirewatch_alerts_total` under the alert's rule and `sink`, and a delivery's time since the
+    alert was created in `wirewatch_alert_delivery_seconds`; returns it unchanged."""
     ALERTS.labels(alert.rule_id, sink, result.outcome).inc()
+    if result.delivered and alert.created_at:
+        ALERT_DELIVERY_SECONDS.labels(sink).observe(max(time.time() - alert.created_at, 0.0))
     return result

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from agents.alert.facts import Fact, StoryFacts, stale_stories
-from tests.alert.test_alert_rules import article
+from tests.alert.tagged_articles import article
 
 
 def test_each_new_fact_says_what_kind_of_fact_it_is() -> None:

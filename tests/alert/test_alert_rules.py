@@ -2,48 +2,22 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.alert.core import AlertThrottle, alerts_for
 from agents.alert.facts import StoryFacts
 from agents.rules.conditions import ArticleView, Keywords
-from agents.rules.ruleset import RuleSet, parse_rules
-from streams.records import Alert, CleanArticle, DedupVerdict, EntityMention, EntitySignal, TaggedArticle
+from agents.rules.ruleset import parse_rules
+from streams.records import Alert, EntitySignal
 from streams.settings import Settings
+from tests.alert.tagged_articles import article, fired, ruleset
 from tests.conftest import stage_app, value_of
 from tests.sink_fixtures import alerts_counted
-
-
-def article(body: str, *, source: str = "Reuters", language: str = "en", names: dict[str, str] | None = None,
-            story: str = "s1", article_id: str = "a1", hour: int = 7, adds: str = "") -> TaggedArticle:
-    """A tagged article; `names` maps a name written in `body` to its canonical name (label ORG); one that `adds`
-    a sentence is an update of its story (a new development), else the story's first article."""
-    clean = CleanArticle(id=article_id, title="", paragraphs=[body], source=source, language=language,
-                         published=datetime(2019, 6, 30, hour, tzinfo=UTC), ingested_at=1e9)
-    mentions = [EntityMention(start=body.index(written), end=body.index(written) + len(written), text=written,
-                              label="ORG", canonical=canonical) for written, canonical in (names or {}).items()]
-    verdict = DedupVerdict(kind="update" if adds else "new", story_id=story, added_sentences=[adds] if adds else [])
-    return TaggedArticle(article=clean, verdict=verdict, entities=mentions)
-
-
-def ruleset(*whens: str, extra: str = "") -> RuleSet:
-    entries = [yaml.safe_load(f"{{id: r{n}, description: d, when: {when}, triggers: [new_story, new_development]"
-                              f"{extra}}}")
-               for n, when in enumerate(whens)]
-    rules = parse_rules(entries)
-    assert not rules.errors, rules.errors
-    return rules
-
-
-def fired(rules: RuleSet, tagged: TaggedArticle) -> list[str]:
-    return [rule.id for rule in rules if rule.match(tagged) is not None]
 
 
 def test_phrases_match_whole_words_across_punctuation_and_case() -> None:

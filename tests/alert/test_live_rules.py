@@ -11,7 +11,7 @@ import pytest
 
 from agents.alert.live import LiveRules
 from streams.settings import Settings
-from tests.alert.test_alert_rules import article
+from tests.alert.tagged_articles import article
 from tests.conftest import wait_for
 from tests.kafka_io import produce, read_topic_sync
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from agents.alert.core import AlertThrottle
 from benchmarks.reuters_alerts import DEFINITIONS, busiest_day, replay_alerts, summary_lines
 from streams.records import DedupVerdict, TaggedArticle
-from tests.alert.test_alert_rules import article, ruleset
+from tests.alert.tagged_articles import article, ruleset
 from wirewatch.offline import raised_alerts
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from agents.rules.ruleset import CHANNELS
 from agents.sinks.channels import SWITCHES
@@ -134,6 +136,31 @@ async def test_a_channel_that_gives_up_dead_letters_the_alert_and_the_others_sti
 
         await worker.agent.put(tagged_korea_story().dumps())  # the dead-letter topic has it: not sent again
         assert worker.nothing_sent("deadletter") and refusing.attempts == 1
+
+
+def deliveries_timed(sink: str) -> tuple[float, float]:
+    """How many deliveries `sink` timed in `wirewatch_alert_delivery_seconds`, and their total seconds."""
+    labels = {"sink": sink}
+    return (REGISTRY.get_sample_value("wirewatch_alert_delivery_seconds_count", labels) or 0.0,
+            REGISTRY.get_sample_value("wirewatch_alert_delivery_seconds_sum", labels) or 0.0)
+
+
+async def test_each_sink_times_its_deliveries_from_the_alert_creation_and_a_refusal_is_not_timed(
+        tmp_path: Path) -> None:
+    sinks = ("topic", "sse", "slack", "email")
+    refusing = Mailbox(data_replies=["550 5.7.1 relaying denied"])
+    async with alert_worker(tmp_path, mailbox=refusing) as worker:
+        before = {sink: deliveries_timed(sink) for sink in sinks}
+        assert all(REGISTRY.get_sample_value("wirewatch_alert_delivery_seconds_count", {"sink": sink}) is not None
+                   for sink in sinks)  # exported before the first alert
+        await worker.agent.put(tagged_korea_story().dumps())
+        await worker.sent("deadletter")
+        [created_at] = {alert.created_at for alert in worker.agent.results[0]}
+        after = {sink: deliveries_timed(sink) for sink in sinks}
+    added = {sink: after[sink][0] - before[sink][0] for sink in sinks}
+    assert added == {"topic": 1, "sse": 2, "slack": 1, "email": 0}  # sse: both rules; e-mail was refused
+    took = after["slack"][1] - before["slack"][1]
+    assert 0 < took <= time.time() - created_at  # from the alert's creation, not from the epoch
 
 
 async def test_a_slack_outage_is_retried_then_dead_lettered_with_a_bounded_reason(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
-"""The stage loop every agent runs, over fake events: counts, dead letters, the failure hook, a batch's fallback."""
+"""The stage loop every agent runs, over fake events: counts, dead letters, the failure hook, a batch's fallback,
+events in flight and the last-processed time."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
-from streams.metrics import ARTICLES, STAGE_SECONDS
+from streams.metrics import ARTICLES, IN_FLIGHT, LAST_PROCESSED, STAGE_SECONDS
 from streams.records import DeadLetter, DigestTick
 from streams.stage import StageLoop
 
@@ -98,3 +100,41 @@ def test_a_failing_batch_is_run_again_article_by_article_and_only_the_failing_on
     assert calls == [3, 1, 1, 1]  # the batch of the three that decode, then each alone
     assert counted("test-batch") == {"in": 4, "out": 2, "failed": 2}
     assert STAGE_SECONDS.labels("test-batch")._sum.get() == 0.0  # a failed batch's time is not observed
+
+
+def gauge(metric: Any, stage: str) -> float:
+    return float(metric.labels(stage)._value.get())
+
+
+def test_an_event_is_in_flight_while_it_is_handled_and_sets_the_last_processed_time_when_finished() -> None:
+    seen_in_flight = []
+
+    async def handle(tick: DigestTick, event: Any) -> float:
+        seen_in_flight.append(gauge(IN_FLIGHT, "test-flight"))
+        if event.message.offset == 1:
+            raise RuntimeError("the core failed")
+        return tick.at
+
+    loop = StageLoop("test-flight", Topic())  # type: ignore[arg-type]
+    before = time.time()
+    run_each(loop, Stream(TICK, TICK), DigestTick, handle)
+    assert seen_in_flight == [1.0, 1.0]
+    assert gauge(IN_FLIGHT, "test-flight") == 0.0  # a dead-lettered event is finished too
+    assert before <= gauge(LAST_PROCESSED, "test-flight") <= time.time()
+
+
+def test_a_batch_is_in_flight_as_a_whole_until_every_event_is_finished() -> None:
+    seen_in_flight = []
+
+    async def core(ticks: list[DigestTick]) -> list[float]:
+        seen_in_flight.append(gauge(IN_FLIGHT, "test-flight-batch"))
+        return [tick.at for tick in ticks]
+
+    async def send(at: float) -> float:
+        return at
+
+    loop = StageLoop("test-flight-batch", Topic())  # type: ignore[arg-type]
+    before = time.time()
+    asyncio.run(loop.batch(events(TICK, TICK, b"{"), DigestTick, core, send))
+    assert seen_in_flight == [3.0] and gauge(IN_FLIGHT, "test-flight-batch") == 0.0
+    assert gauge(LAST_PROCESSED, "test-flight-batch") >= before

@@ -12,8 +12,10 @@ from tests.conftest import REPO
 from wirewatch.stages import STAGE_MODULES
 from wirewatch.worker import build_stage_app
 
+PROBES = {"/metrics", "/healthz", "/readyz"}  # every worker's
 
-@pytest.mark.parametrize("stage, pages", [("clean", {"/metrics", "/ingest"}), ("dedup", {"/metrics"})])
+
+@pytest.mark.parametrize("stage, pages", [("clean", PROBES | {"/ingest"}), ("dedup", PROBES)])
 def test_only_the_clean_worker_serves_the_ingest_endpoint(stage: str, pages: set[str]) -> None:
     settings = dataclasses.replace(Settings.from_env({}), ingest_token="t0k", table_store="memory")
     assert set(build_stage_app(stage, settings).web.views) == pages
