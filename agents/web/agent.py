@@ -18,6 +18,7 @@ from agents.web.core import Position, State, Wire
 from agents.web.events import WireEvents
 from agents.web.http import WireHandlers, install_wire_views
 from agents.web.security import check_exposure
+from streams.health import readiness_problems
 from streams.metrics import initialise_labels
 from streams.records import Alert, DeadLetter, EntitySighting, TaggedArticle
 from streams.settings import Settings
@@ -38,9 +39,8 @@ def install(app: faust.App, topics: Topics, settings: Settings) -> faust.types.A
                   for name in ("web-stories", "web-alerts", "web-entities")))
     events = WireEvents(wire)
 
-    def ready() -> bool:
-        recovered = cast(Any, app.tables).recovery.completed.is_set()  # TableManagerT does not declare it
-        return bool(recovered) and not (app.rebalancing or app.in_recovery)
+    def ready() -> bool:  # joined, partitions settled, tables read back: the state is whole
+        return not readiness_problems(app, None) and not app.in_recovery
 
     handlers = WireHandlers(wire, events, ready, settings.sse_heartbeat)
     install_wire_views(app, cast(aiohttp_driver.Web, app.web).web_app, handlers, settings.wire_token)
