@@ -2,7 +2,8 @@
 # Set up wirewatch on a fresh Debian/Ubuntu machine: a virtualenv in .venv with wirewatch and its model, and the
 # Apache Kafka broker that `wirewatch run` and the tests start (pinned in deploy/kafka/pom.xml, jars in .venv/kafka).
 #   bash deploy/setup.sh          # to run wirewatch
-#   bash deploy/setup.sh --test   # also the test tools: pytest & co, Debian's promtool, docker-compose, openssl, chromium
+#   bash deploy/setup.sh --test   # also the test tools: pytest & co, Debian's Prometheus (promtool and the server
+#                                 # tests/deploy starts), docker-compose, openssl, chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,7 @@ if ! command -v java >/dev/null; then
 fi
 command -v mvn >/dev/null || missing+=(maven)
 if [ "${1:-}" = "--test" ]; then
-  command -v promtool >/dev/null || missing+=(prometheus)
+  { command -v promtool && command -v prometheus; } >/dev/null || missing+=(prometheus)  # both in one package
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v openssl >/dev/null || missing+=(openssl)  # the e-mail sink's TLS test makes its certificate
   command -v chromium >/dev/null || missing+=(chromium)  # the wire page's browser tests (Playwright drives it)

@@ -40,6 +40,13 @@ ALERT_DELIVERY_SECONDS = Histogram(
     "wirewatch_alert_delivery_seconds", "Time from an alert's creation to its delivery by a sink.", ["sink"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
 
+CONSUMER_LAG_RECORDS = Gauge(
+    "wirewatch_consumer_lag_records", "Records of an input partition this worker owns that its stage has not "
+    "committed (end offset - committed offset).", ["stage", "topic", "partition"])
+CONSUMER_LAG_SECONDS = Gauge(
+    "wirewatch_consumer_lag_seconds", "Age of the oldest record of an input partition this worker owns that its "
+    "stage has not committed (0 when none waits).", ["stage", "topic", "partition"])
+
 
 @contextmanager
 def stage_timer(stage: str, articles: int = 1) -> Iterator[None]:

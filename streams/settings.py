@@ -83,6 +83,9 @@ class Settings:
     commit_interval: float = _setting(
         2.8, "Seconds between a worker's offset commits (Faust's default): what a crashed worker's replacement reads "
         "again.")
+    lag_interval: float = _setting(
+        5.0, "Seconds between a worker's reads of its consumer lag (`wirewatch_consumer_lag_*`): end and committed "
+        "offsets of the partitions it owns, and the first waiting record's timestamp where records wait; 0 disables.")
     tag_batch_size: int = _setting(32, "Articles per `nlp.pipe` batch in the tag stage.")
     tag_batch_wait: float = _setting(0.05, "Longest wait (s) to fill a tag batch, so light traffic stays fast.")
     tag_remembered_paragraphs: int = _setting(
@@ -174,7 +177,8 @@ class Settings:
                              f"{ENV_PREFIX}MAX_MESSAGE_BYTES ({self.max_message_bytes})")
         not_negative = {"rules_reload_seconds": "0 or more", "worker_max_restarts": "0 or more",
                         "producer_linger_ms": "0 or more", "story_window_hours": "0 (no limit) or more",
-                        "story_memory": "0 or more", "tag_remembered_paragraphs": "0 or more"}
+                        "story_memory": "0 or more", "tag_remembered_paragraphs": "0 or more",
+                        "lag_interval": "0 (off) or more"}
         for name, allowed in not_negative.items():
             if getattr(self, name) < 0:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be {allowed}, not {getattr(self, name)}")

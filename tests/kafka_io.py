@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from agents.ingest.producer import kafka_producer
 from streams.settings import Settings
@@ -147,7 +148,10 @@ async def consumed(settings: Settings, stage: str, role: str) -> bool:
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(f"{settings.topic_prefix}-{stage}")
+        try:
+            committed = await admin.list_consumer_group_offsets(f"{settings.topic_prefix}-{stage}")
+        except GroupCoordinatorNotAvailableError:  # a fresh broker elects the group coordinators on first ask
+            return False
         ends = await consumer.end_offsets(partitions)
         return all(ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp]) for tp in partitions)
     finally:

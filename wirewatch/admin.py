@@ -46,7 +46,7 @@ async def wait_for_topics(settings: Settings) -> None:
     told = 0.0
     while True:
         waiting_for = f"the broker at {settings.broker}"
-        if _reachable(settings):  # asked quietly first: a Kafka client logs every refused connection
+        if reachable(settings):  # asked quietly first: a Kafka client logs every refused connection
             admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="wirewatch-admin")
             try:
                 await admin.start()
@@ -67,7 +67,7 @@ async def wait_for_topics(settings: Settings) -> None:
         await asyncio.sleep(0.2)
 
 
-def _reachable(settings: Settings) -> bool:
+def reachable(settings: Settings) -> bool:
     """Whether one of the bootstrap servers accepts a TCP connection."""
     for server in settings.bootstrap_servers:
         host, _, port = server.rpartition(":")

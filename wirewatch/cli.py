@@ -67,6 +67,13 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from wirewatch.status import render, stage_statuses
+
+    print(render(asyncio.run(stage_statuses(_settings(args)))))
+    return 0
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from wirewatch.offline import clean_paths
 
@@ -135,6 +142,11 @@ def parser() -> argparse.ArgumentParser:
     create = topic_commands.add_parser("create", help="create every topic with its partition count")
     _broker_options(create)
     create.set_defaults(handler=cmd_topics_create)
+
+    status = commands.add_parser("status", help="a table per stage: workers, partitions, lag, throughput, dead "
+                                 "letters (read from the broker)")
+    _broker_options(status)
+    status.set_defaults(handler=cmd_status)
 
     clean = commands.add_parser("clean", help="offline: clean files, one JSON line per article")
     clean.add_argument("paths", nargs="+", type=Path)

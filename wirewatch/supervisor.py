@@ -117,6 +117,8 @@ class Supervisor:
         """Supervise `child`, starting it unless it already runs."""
         if not started:
             child.start()
+        # At zero from the start: `increase()` (the restart-loop alert) cannot see a counter's first appearance.
+        WORKER_RESTARTS.labels(child.name)
         self._watches.append(_Watch(child, time.monotonic()))
         return child
 

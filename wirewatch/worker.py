@@ -12,16 +12,19 @@ from streams.logs import logging_config
 from streams.settings import Settings
 from streams.topics import declare_topics
 from wirewatch.admin import create_changelog_topics, wait_for_topics
+from wirewatch.lag_probe import install_lag_probe
 from wirewatch.stages import installer
 
 log = logging.getLogger(__name__)
 
 
 def build_stage_app(stage: str, settings: Settings) -> faust.App:
-    """A Faust app running exactly one stage's agents; the clean worker also serves `POST /ingest`."""
+    """A Faust app running exactly one stage's agents and its lag metrics; the clean worker also serves `POST
+    /ingest`."""
     app = create_app(settings, stage)
     topics = declare_topics(app, settings)
     installer(stage)(app, topics, settings)
+    install_lag_probe(app, stage, settings)
     if stage == "clean":  # ingest checks each request with the clean core, so it is served where that core runs
         from agents.ingest.endpoint import install_ingest_endpoint  # noqa: PLC0415 — only this worker loads it
         install_ingest_endpoint(app, topics, settings)
