@@ -3,7 +3,7 @@
 # Apache Kafka broker that `wirewatch run` and the tests start (pinned in deploy/kafka/pom.xml, jars in .venv/kafka).
 #   bash deploy/setup.sh          # to run wirewatch
 #   bash deploy/setup.sh --test   # also the test tools: pytest & co, Debian's Prometheus (promtool and the server
-#                                 # tests/deploy starts), docker-compose, openssl
+#                                 # tests/deploy starts), docker-compose, openssl, chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,7 @@ if [ "${1:-}" = "--test" ]; then
   { command -v promtool && command -v prometheus; } >/dev/null || missing+=(prometheus)  # both in one package
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v openssl >/dev/null || missing+=(openssl)  # the e-mail sink's TLS test makes its certificate
+  command -v chromium >/dev/null || missing+=(chromium)  # the wire page's browser tests (Playwright drives it)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -111,6 +111,9 @@ class Settings:
         "so a wire re-sent weeks later is still a duplicate.")
     ingest_token: str = _setting(
         "", "Bearer token of `POST /ingest` on the clean worker; empty disables it. Never logged.")
+    wire_token: str = _setting(
+        "", "Token the wire page (the `web` stage) asks for, at `/wire/login` or as `Authorization: Bearer`; required "
+        "when WIREWATCH_WEB_HOST is not a loopback address (the stage refuses to start without one). Never logged.")
     ingest_max_bytes: int = _setting(
         20_000_000, "Largest `POST /ingest` request body accepted (a news page can be 10 MB of HTML).")
     ingest_max_articles: int = _setting(
@@ -241,7 +244,7 @@ class Settings:
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict fit for logs: secrets are masked."""
         shown = dataclasses.asdict(self)
-        for secret in ("webhook_secret", "ingest_token", "smtp_password"):
+        for secret in ("webhook_secret", "ingest_token", "smtp_password", "wire_token"):
             if shown[secret]:
                 shown[secret] = "***"
         for url in ("webhook_url", "slack_webhook_url"):  # paths and queries of webhook URLs hold tokens

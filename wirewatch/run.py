@@ -64,6 +64,7 @@ def run_embedded(paths: list[Path], settings: Settings, *, fresh: bool = False, 
         _say(f"story state: {stories}/stories?since=2019-01-01T00:00:00Z and {stories}/stories/ID")
         alerts = next(w for w in workers if w.name == "alert").base_url
         _say(f"alert stream (server-sent events): {alerts}/alerts/stream")
+        _say(f"live wire page: {next(w for w in workers if w.name == 'web').base_url}/wire")
         report = asyncio.run(ingest_paths(paths, settings))
         for worker in workers:
             if worker.name in LATER_STAGES:

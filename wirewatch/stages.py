@@ -12,7 +12,8 @@ from streams.topics import Topics
 
 Installer = Callable[[faust.App, Topics, Settings], faust.types.AgentT[Any]]
 
-# Pipeline order: `wirewatch run` starts them in this order; `stories` serves story state, `feed` is the live view.
+# Pipeline order: `wirewatch run` starts them in this order; `stories` serves story state, `feed` is the live view,
+# `web` the live wire page.
 STAGE_MODULES: dict[str, str] = {
     "clean": "agents.clean.agent",
     "dedup": "agents.dedup.agent",
@@ -21,6 +22,7 @@ STAGE_MODULES: dict[str, str] = {
     "stories": "agents.stories.agent",
     "entities": "agents.entities.agent",
     "feed": "agents.sinks.feed",
+    "web": "agents.web.agent",
 }
 
 

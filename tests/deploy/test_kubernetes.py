@@ -25,7 +25,7 @@ KUBERNETES_VERSION = "1.37"
 SCALED_BY = {"clean": ["raw"], "dedup": ["dedup_probes"], "tag": ["deduped"],
              "alert": ["tagged", "alert_signals", "alert_digest"], "stories": ["tagged"],
              "entities": ["tagged", "entity_sightings"]}
-UNSCALED = {"feed"}
+UNSCALED = {"feed", "web"}  # one replica each: the live view and the wire page see every partition
 # The kafka scaler's trigger metadata (a string map the CRD does not check): the names of KEDA's kafkaMetadata
 # fields (pkg/scalers/kafka_scaler.go, same commit as the CRD) this deployment may use, authentication left out.
 KAFKA_TRIGGER_KEYS = {"bootstrapServers", "consumerGroup", "topic", "lagThreshold", "activationLagThreshold",

@@ -19,9 +19,10 @@ import pytest
 
 from tests.conftest import REPO, metric_value, wait_for
 from wirewatch.embedded_broker import free_port
+from wirewatch.stages import STAGE_MODULES
 
 pytestmark = pytest.mark.integration
-STAGES = 7
+STAGES = len(STAGE_MODULES)
 STOP_BOUND = 15.0   # seconds: a safety bound for stopping everything (2-4 s measured on 2 cores)
 
 
@@ -172,13 +173,24 @@ def story_listing(url: str, done: Callable[[list], bool], timeout: float) -> lis
     return found
 
 
+def wire_total(wire: str) -> int:
+    """How many stories the wire page's listing has; -1 while it does not answer yet."""
+    try:
+        return int(orjson.loads(urllib.request.urlopen(wire + "/api/stories", timeout=5).read())["total"])
+    except OSError:
+        return -1
+
+
 def test_run_shows_the_seeds_then_continues_where_it_stopped_and_starts_over_when_fresh(start_run) -> None:
     first = start_run()
     text = first.until(seed_story_shown, 120, "the seed story and its alerts")
-    assert len(alive(children_of(first.process.pid))) == STAGES + 1, "the broker and seven workers"
+    assert len(alive(children_of(first.process.pid))) == STAGES + 1, "the broker and a worker per stage"
     stories = f"http://127.0.0.1:{first.web_port + 5}/stories?since=2019-01-01T00:00:00Z"
     listed = story_listing(stories, lambda found: bool(found) and found[0]["counts"]["versions"] == 3, timeout=30)
     assert [s["counts"]["update"] for s in listed] == [1], "run serves the seed story's state"
+    wire = f"http://127.0.0.1:{first.web_port + STAGES}/wire"   # web is the last stage
+    assert f"live wire page: {wire}" in first.stderr.decode()
+    wait_for(lambda: wire_total(wire) == 1, 30, "the wire page's one story")
     assert first.interrupt() == 0
     assert text.count("NEW STORY") == 1, text
     assert "UPDATE" in text and "SAME STORY" in text
@@ -212,7 +224,7 @@ def test_a_killed_worker_is_restarted_and_a_killed_run_leaves_no_process(start_r
     run = start_run()
     run.until(seed_story_shown, 120, "the seed story and its alerts")
     workers = all_running(run.process.pid)
-    assert sorted(workers) == sorted(["clean", "dedup", "tag", "alert", "stories", "entities", "feed", "broker"])
+    assert sorted(workers) == sorted(["clean", "dedup", "tag", "alert", "stories", "entities", "feed", "web", "broker"])
     os.kill(workers["clean"], signal.SIGKILL)
     restarts = 'wirewatch_worker_restarts_total{stage="clean"}'
     wait_for(lambda: metric_value(run.web_port, restarts) == 1, 30, "the clean worker restarted")
