@@ -5,7 +5,9 @@ import asyncio
 import dataclasses
 import gzip
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -99,6 +101,26 @@ def metric_value(port: int, series: str) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     line = next((line for line in text.splitlines() if line.startswith(series + " ")), None)
     return float(line.split()[-1]) if line else 0.0
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive ports free on 127.0.0.1, below the kernel's ephemeral range: `wirewatch run`
+    binds its workers to the ports after its own, and in that range any process's outgoing connection may hold one
+    (an alert worker once found its port taken for a whole run)."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        base = random.randrange(10_000, ephemeral_low - count)
+        if all(_bindable(port) for port in range(base, base + count)):
+            return base
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:

@@ -17,8 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import REPO, metric_value, wait_for
-from wirewatch.embedded_broker import free_port
+from tests.conftest import REPO, free_port_block, metric_value, wait_for
 from wirewatch.stages import STAGE_MODULES
 
 pytestmark = pytest.mark.integration
@@ -74,7 +73,7 @@ def start_run(tmp_path: Path) -> Iterator[Callable[..., Run]]:
     runs: list[Run] = []
 
     def start(*args: str, **environ: str) -> Run:
-        web_port = free_port()
+        web_port = free_port_block(STAGES + 1)  # run's own port, then one per stage
         env = {**os.environ, "WIREWATCH_DATA_DIR": str(tmp_path / "data"), "WIREWATCH_WEB_PORT": str(web_port),
                **environ}
         process = subprocess.Popen([sys.executable, "-m", "wirewatch.cli", "run", *args], cwd=REPO, env=env,
@@ -214,7 +213,7 @@ def test_run_shows_the_seeds_then_continues_where_it_stopped_and_starts_over_whe
     assert listed == [], "the stories worker stopped with the run"
 
     third = start_run("--fresh", "--exit-after-idle", "5")
-    assert third.process.wait(timeout=120) == 0
+    assert third.process.wait(timeout=120) == 0, third.read() + third.stderr.decode()[-3000:]
     text = third.read()
     assert text.count("NEW STORY") == 1 and "DUPLICATE" not in text, text
     assert "(new)" in third.stderr.decode()
