@@ -10,7 +10,7 @@ from agents.dedup import signatures
 from agents.dedup.decide import Thresholds
 from agents.dedup.in_memory import DedupIndex
 from streams.records import CleanArticle, DedupVerdict
-from tests.dedup.test_dedup import REPORT, REVISION_SENTENCE, T0, UNRELATED, article, index_with, new_index
+from tests.dedup.dedup_articles import REPORT, REVISION_SENTENCE, T0, UNRELATED, article, index_with, new_index
 
 REVISED = [*REPORT, REVISION_SENTENCE]
 FIGURE_CHANGED = [REPORT[0].replace("half a percentage point", "three quarters of a percentage point"), *REPORT[1:]]

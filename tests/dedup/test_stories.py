@@ -15,7 +15,7 @@ from agents.dedup.stories import StoryMatcher, story_features
 from benchmarks.ecb_stories import bcubed_scores, clean_article, pairwise_scores, run_matcher, tfidf_baseline
 from streams.records import CleanArticle
 from tests.conftest import shared_data
-from tests.dedup.test_dedup import AssignmentOnlyTable
+from tests.dedup.dedup_articles import AssignmentOnlyTable
 
 T0 = datetime(2019, 6, 29, 8, 0, tzinfo=UTC)
 STREAM_POSITIONS: weakref.WeakKeyDictionary[StoryMatcher, Iterator[int]] = weakref.WeakKeyDictionary()

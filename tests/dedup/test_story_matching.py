@@ -17,7 +17,7 @@ from benchmarks.stories import giveme_articles, judged
 from streams.records import CleanArticle
 from streams.settings import Settings
 from tests.conftest import shared_data
-from tests.dedup.test_dedup import AssignmentOnlyTable
+from tests.dedup.dedup_articles import AssignmentOnlyTable
 
 T0 = datetime(2018, 2, 3, 9, 0, tzinfo=UTC)
 STAGE = MatcherSettings.from_settings(Settings.from_env({}))  # what the dedup stage runs with
