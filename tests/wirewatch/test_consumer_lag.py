@@ -19,6 +19,7 @@ from streams.settings import Settings
 from streams.topics import topic_name
 from tests.conftest import REPO, SpawnedWorker, wait_for
 from tests.kafka_io import produce, wait_consumed
+from wirewatch.stages import STAGE_MODULES
 from wirewatch.status import StageStatus, stage_statuses
 
 pytestmark = pytest.mark.integration
@@ -128,7 +129,7 @@ def test_status_table_of_a_running_pipeline(spawn_worker, pipeline_settings: Set
     wait_consumed(pipeline_settings, "clean", "raw")
 
     rows = {row.stage: row for row in asyncio.run(stage_statuses(pipeline_settings))}
-    assert list(rows) == ["clean", "dedup", "tag", "alert", "stories", "entities", "feed"]
+    assert list(rows) == list(STAGE_MODULES)  # every stage, in pipeline order
     clean, dedup = rows["clean"], rows["dedup"]
     assert (clean.group_state, clean.workers, clean.partitions) == ("Stable", 1, pipeline_settings.partitions)
     assert (clean.lag.records, clean.lag.seconds, clean.dead_letters) == (0, 0.0, 2)
