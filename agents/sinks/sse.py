@@ -131,14 +131,24 @@ async def stream_response(request: web.Request, stream: AlertStream, heartbeat: 
     transport = request.transport
     subscription = stream.subscribe(request.headers.get("Last-Event-ID"),
                                     on_drop=transport.abort if transport is not None else lambda: None)
+    try:
+        return await send_events(request, subscription, HELLO, heartbeat)
+    finally:
+        stream.unsubscribe(subscription)
+
+
+async def send_events(request: web.Request, subscription: Subscription, hello: bytes,
+                      heartbeat: float) -> web.StreamResponse:
+    """Answer `request` with a `text/event-stream`: `hello`, the subscription's backlog, then its frames as they come
+    (a comment after `heartbeat` s of quiet), until the subscription ends or the client goes away."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})  # nginx must pass events on, not buffer them
     try:
         await response.prepare(request)
-        await response.write(HELLO)
-        for missed in subscription.backlog:
+        await response.write(hello)
+        backlog, subscription.backlog = subscription.backlog, []
+        for missed in backlog:
             await response.write(missed)
-        subscription.backlog = []
         while True:
             try:
                 frame = await asyncio.wait_for(subscription.queue.get(), heartbeat)
@@ -149,8 +159,6 @@ async def stream_response(request: web.Request, stream: AlertStream, heartbeat: 
             await response.write(frame)
     except ConnectionError:  # the client went away (or was cut off for falling behind)
         pass
-    finally:
-        stream.unsubscribe(subscription)
     return response
 
 

@@ -12,7 +12,6 @@ partial state, since a stream started on one would not be sent what came back la
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -21,6 +20,7 @@ import faust
 import orjson
 from aiohttp import web
 
+from agents.sinks.sse import send_events
 from agents.web.core import Wire
 from agents.web.events import BadVector, WireEvents, parse_vector
 from agents.web.query import BadQuery, Filters, alerts_page, entity_page, listing, page_numbers, story_page
@@ -28,7 +28,6 @@ from agents.web.security import add_security_headers, login, token_middleware
 
 STATIC_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
 HELLO = b"retry: 1000\n: wirewatch wire\n\n"   # reconnect after a second; the subscription is in place once read
-HEARTBEAT = b": keep-alive\n\n"
 
 
 def static_files() -> dict[str, tuple[bytes, str]]:
@@ -75,27 +74,10 @@ class WireHandlers:
             return _json({"error": "the wire is being read back; retry shortly"}, 503, {"Retry-After": "1"})
         transport = request.transport
         client = self.events.subscribe(after, on_drop=transport.abort if transport is not None else lambda: None)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                               "X-Accel-Buffering": "no"})
         try:
-            await response.prepare(request)
-            await response.write(HELLO)
-            backlog, client.subscription.backlog = client.subscription.backlog, []
-            for missed in backlog:
-                await response.write(missed)
-            while True:
-                try:
-                    frame = await asyncio.wait_for(client.subscription.queue.get(), self.heartbeat)
-                except TimeoutError:
-                    frame = HEARTBEAT
-                if frame is None:
-                    break
-                await response.write(frame)
-        except ConnectionError:  # the page went away (or was cut off for falling behind)
-            pass
+            return await send_events(request, client.subscription, HELLO, self.heartbeat)
         finally:
             self.events.unsubscribe(client)
-        return response
 
     def _answer(self, make: Callable[[], Any]) -> web.StreamResponse:
         if not self._ensure_ready():
